@@ -1,0 +1,71 @@
+"""Preallocated single-producer/single-consumer ring buffer of int16 samples.
+
+The media thread writes or reads whole frames; nothing is allocated per call. A short lock guards
+the indices only (two integer updates), so neither side ever waits on ASR, TTS or I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+class RingBuffer:
+    def __init__(self, capacity: int, dtype: type = np.int16) -> None:
+        self._buf = np.zeros(capacity, dtype=dtype)
+        self._capacity = capacity
+        self._read = 0
+        self._size = 0
+        self._lock = threading.Lock()
+        self.overruns = 0  # samples dropped because the buffer was full
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def __len__(self) -> int:
+        return self._size
+
+    def write(self, samples: np.ndarray) -> int:
+        """Append samples; when full, the oldest are overwritten (and counted). Returns count written."""
+        n = len(samples)
+        if n > self._capacity:
+            self.overruns += n - self._capacity
+            samples = samples[-self._capacity :]
+            n = self._capacity
+        with self._lock:
+            free = self._capacity - self._size
+            if n > free:
+                dropped = n - free
+                self.overruns += dropped
+                self._read = (self._read + dropped) % self._capacity
+                self._size -= dropped
+            start = (self._read + self._size) % self._capacity
+            first = min(n, self._capacity - start)
+            self._buf[start : start + first] = samples[:first]
+            if first < n:
+                self._buf[: n - first] = samples[first:]
+            self._size += n
+        return n
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Fill ``out`` from the buffer; samples it lacks are zero. Returns how many were real."""
+        want = len(out)
+        with self._lock:
+            n = min(want, self._size)
+            first = min(n, self._capacity - self._read)
+            out[:first] = self._buf[self._read : self._read + first]
+            if first < n:
+                out[first:n] = self._buf[: n - first]
+            self._read = (self._read + n) % self._capacity
+            self._size -= n
+        if n < want:
+            out[n:] = 0
+        return n
+
+    def clear(self) -> int:
+        """Drop everything buffered (barge-in); returns how many samples were dropped."""
+        with self._lock:
+            dropped, self._size = self._size, 0
+        return dropped

@@ -1,0 +1,219 @@
+"""The ``encuestador`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _runtime_options(args: argparse.Namespace):
+    from .runtime import RuntimeOptions
+
+    return RuntimeOptions(
+        company=getattr(args, "company", None) or "Servicios Ejemplo",
+        asr=args.asr, tts=args.tts, vosk_model=args.vosk_model, whisper_model=args.whisper_model,
+        piper_voice=args.piper_voice, transfer_enabled=not getattr(args, "no_transfer", False),
+    )
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speech engines")
+    g.add_argument("--asr", choices=["auto", "vosk", "whisper"], default="auto",
+                   help="recogniser: Vosk when its Spanish model is installed (auto), else faster-whisper")
+    g.add_argument("--tts", choices=["auto", "piper", "espeak"], default="auto",
+                   help="voice: Piper when an es_MX voice is installed (auto), else espeak-ng es-419")
+    g.add_argument("--vosk-model", type=Path, help="Vosk model directory (overrides the installed one)")
+    g.add_argument("--whisper-model", type=Path, help="faster-whisper model directory")
+    g.add_argument("--piper-voice", type=Path, help="Piper voice .onnx (with its .onnx.json beside it)")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.registry import describe, fetch_model, load_manifest, models_home
+
+    specs, _ = load_manifest()
+    if args.models_command == "list":
+        rows = [describe(s) for s in specs.values()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                state = "installed" if r["installed"] else "missing"
+                print(f"{r['name']:28} {r['kind']:8} {state:9} {'required' if r['required'] else 'optional'}"
+                      f"  {r['bytes'] / 1e6:7.1f} MB  {r['license']}")
+            print(f"models directory: {models_home()}")
+        return 0
+    names = args.names or list(specs)
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        print(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(specs)}", file=sys.stderr)
+        return 2
+    mirror = args.mirror or (Path(os.environ["ENCUESTADOR_MODEL_MIRROR"]) if os.environ.get("ENCUESTADOR_MODEL_MIRROR") else None)
+    failed_required = False
+    for name in names:
+        spec = specs[name]
+        report = fetch_model(spec, mirror=mirror)
+        origin = f"mirror {mirror}" if mirror else "official source"
+        if report.complete:
+            what = f"installed {len(report.installed)} file(s)" if report.installed else "already installed"
+            print(f"{name}: {what} ({origin}), sha256 verified")
+            continue
+        failed_required |= spec.required
+        level = "ERROR" if spec.required else "not available"
+        detail = "; ".join(report.errors) or f"missing from {origin}: {', '.join(report.missing)}"
+        fallback = {"vosk": " → closed questions use faster-whisper", "piper": " → speech uses espeak-ng es-419"}.get(spec.kind, "")
+        print(f"{name}: {level}: {detail}{fallback}")
+    return 1 if failed_required else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .audio.wavio import AudioFormatError, read_wav
+    from .dialogue.survey import CustomerContext
+    from .runtime import Runtime
+    from .simulate import run_call, transcript_lines, write_outputs
+
+    try:
+        caller = [read_wav(p)[0] for p in args.caller_audio]
+    except (AudioFormatError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    runtime = Runtime(_runtime_options(args))
+    customer = CustomerContext(company=runtime.options.company, name=args.customer, customer_id=args.customer_id,
+                               phone=args.phone, topic=args.topic, local_hour=args.hour)
+    sinks = []
+    store = None
+    call_id = None
+    if args.db:
+        import uuid
+
+        from .store import Store, StoreSink
+
+        store = Store(args.db)
+        call_id = uuid.uuid4().hex[:12]
+        store.start_call(call_id, args.customer_id, args.phone, direction="simulated")
+        sinks.append(StoreSink(store, call_id, args.phone))
+    call = run_call(runtime, customer, caller, sinks=sinks, call_id=call_id)
+    result = write_outputs(call, customer, args.out)
+    if store is not None:
+        sinks[0].finish(result["outcome"], result["duration_ms"], str((args.out / "conversation.wav").resolve()))
+        store.close()
+    if not args.quiet:
+        print("\n".join(transcript_lines(call.events)))
+        print(f"\nresult: {json.dumps({k: result[k] for k in ('consent', 'score', 'resolved', 'feedback', 'opt_out', 'outcome')}, ensure_ascii=False)}")
+        print(f"written: {args.out}/result.json, events.jsonl, conversation.wav")
+    return 0
+
+
+def cmd_understand(args: argparse.Namespace) -> int:
+    from .audio.wavio import AudioFormatError, read_wav
+    from .runtime import Runtime
+    from .understand.utterance import understand_file
+
+    try:
+        audio, _ = read_wav(args.file)
+    except (AudioFormatError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    runtime = Runtime(_runtime_options(args))
+    question = runtime.script.questions[args.question]
+    u, transcript = understand_file(runtime.understander, audio, question)
+    print(json.dumps({"intent": u.intent, "score": u.slots.get("score"), "text": u.text,
+                      "confidence": round(u.confidence, 3), "slots": u.slots,
+                      "backend": transcript.backend if transcript else None,
+                      "asr_ms": transcript.elapsed_ms if transcript else 0}, ensure_ascii=False))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.out, _runtime_options(args))
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    if not Path(args.db).exists():
+        print(f"error: no database at {args.db}", file=sys.stderr)
+        return 2
+    store = Store(args.db)
+    calls = store.calls()
+    if args.json:
+        print(json.dumps(calls, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'call':12} {'started (UTC)':23} {'outcome':15} {'score':5} {'resolved':8} {'opt_out':7} {'dur s':>6}  recording")
+    for c in calls:
+        resolved = {None: "-", 0: "no", 1: "sí"}[c["resolved"]]
+        dur = f"{c['duration_ms'] / 1000:.1f}" if c["duration_ms"] is not None else "-"
+        print(f"{c['call_id'][:12]:12} {c['started_at'][:23]:23} {c['outcome'] or 'in progress':15} "
+              f"{c['score'] if c['score'] is not None else '-':5} {resolved:8} {'sí' if c['opt_out'] else 'no':7} "
+              f"{dur:>6}  {c['recording_path'] or '-'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="encuestador", description="Offline CSAT survey calls in Mexican Spanish")
+    parser.add_argument("--version", action="version", version=f"encuestador {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="run one whole survey call from WAV files of the caller's answers")
+    p.add_argument("--customer", required=True, help="customer name, spoken in the greeting")
+    p.add_argument("--company", help="company name, spoken in the greeting")
+    p.add_argument("--customer-id")
+    p.add_argument("--phone")
+    p.add_argument("--topic", help="topic of the earlier case, spoken in the 'resolved' question")
+    p.add_argument("--hour", type=int, default=10, help="customer's local hour (for buenos días / buenas tardes)")
+    p.add_argument("--caller-audio", nargs="+", type=Path, required=True, metavar="WAV")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--db", type=Path, help="also store the call and its answers in this SQLite database")
+    p.add_argument("--no-transfer", action="store_true", help="offer a follow-up ticket instead of a person")
+    p.add_argument("--quiet", action="store_true")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("understand", help="understand one recorded answer")
+    p.add_argument("--question", choices=["consent", "score", "resolved", "feedback"], required=True)
+    p.add_argument("file", type=Path)
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_understand)
+
+    p = sub.add_parser("demo", help="a simulated survey call with a synthetic caller; prints the transcript")
+    p.add_argument("--out", type=Path, default=Path("var/demo"))
+    p.add_argument("--company")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("models", help="list or fetch speech models")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    f = msub.add_parser("fetch", help="download (sha256-checked) or copy from a mirror")
+    f.add_argument("names", nargs="*")
+    f.add_argument("--mirror", type=Path, help="copy from this directory instead of downloading "
+                                               "(default: $ENCUESTADOR_MODEL_MIRROR)")
+    listing = msub.add_parser("list")
+    listing.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("calls", help="stored calls with their answers")
+    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calls)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .models.registry import MissingModelError
+
+    try:
+        return args.func(args)
+    except MissingModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

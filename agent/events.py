@@ -1,0 +1,100 @@
+"""Events and actions of a call: small dataclasses, logged as JSON lines.
+
+Inputs to the dialogue (``Heard``, ``Dtmf``, ``NoInput``) and outputs of the session
+(``Say``, ``Transfer``, ``Hangup``, ``AnswerRecorded``) share one log so a call can be replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every logged event; ``at_ms`` is call time (ms since the call started)."""
+
+    at_ms: int
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def to_json(self) -> str:
+        return json.dumps({"event": self.kind, **asdict(self)}, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class SpeechEnded(Event):
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class Heard(Event):
+    """What the caller said, understood in the context of ``question``."""
+
+    question: str
+    text: str
+    intent: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    confidence: float = 0.0
+    asr_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Dtmf(Event):
+    digit: str
+
+
+@dataclass(frozen=True)
+class NoInput(Event):
+    question: str
+
+
+@dataclass(frozen=True)
+class Say(Event):
+    """The agent starts speaking ``text`` (a prompt id from the survey script)."""
+
+    prompt: str
+    text: str
+    interruptible: bool = True
+
+
+@dataclass(frozen=True)
+class PlayTune(Event):
+    tune: str
+
+
+@dataclass(frozen=True)
+class BargeIn(Event):
+    cause: str  # "speech" or "dtmf"
+    prompt: str
+
+
+@dataclass(frozen=True)
+class AnswerRecorded(Event):
+    question: str
+    value: Any
+    text: str = ""
+    via: str = "voice"  # "voice" or "dtmf"
+
+
+@dataclass(frozen=True)
+class Transfer(Event):
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hangup(Event):
+    outcome: str
+
+
+@dataclass(frozen=True)
+class TicketOpened(Event):
+    reason: str

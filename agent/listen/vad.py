@@ -1,0 +1,105 @@
+"""Endpointing: webrtcvad decisions per 20 ms frame turned into speech start / end.
+
+Speech starts when ``start_frames`` of the last ``start_window`` frames are voiced, and ends after
+``hangover_ms`` of unvoiced frames (or at ``max_utterance_ms``). The utterance, with a short pre-roll,
+is kept in a preallocated buffer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import webrtcvad
+
+from ..audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    aggressiveness: int = 2
+    start_frames: int = 3
+    start_window: int = 5
+    hangover_ms: int = 700
+    min_speech_ms: int = 120
+    max_utterance_ms: int = 12000
+    preroll_ms: int = 200
+    min_level_dbfs: float = -50.0  # quieter frames are never speech (line hiss, comfort noise)
+
+
+class Endpoint(Enum):
+    STARTED = "started"
+    ENDED = "ended"
+
+
+class Endpointer:
+    """Feed 20 ms int16 frames at 16 kHz; get ``Endpoint.STARTED`` / ``Endpoint.ENDED``."""
+
+    def __init__(self, config: EndpointConfig | None = None) -> None:
+        self.config = config or EndpointConfig()
+        self._vad = webrtcvad.Vad(self.config.aggressiveness)
+        max_samples = (self.config.max_utterance_ms + self.config.preroll_ms) * SAMPLE_RATE // 1000
+        self._buffer = np.zeros(max_samples + FRAME_SAMPLES, dtype=np.int16)
+        self._preroll_frames = self.config.preroll_ms // FRAME_MS
+        self._recent: deque[np.ndarray] = deque(maxlen=max(self._preroll_frames, 1))
+        self._window: deque[bool] = deque(maxlen=self.config.start_window)
+        self._min_power = (10 ** (self.config.min_level_dbfs / 20) * 32768.0) ** 2
+        self.reset()
+
+    def reset(self, config: EndpointConfig | None = None) -> None:
+        """Forget any speech in progress; optionally switch to new timings (same aggressiveness)."""
+        if config is not None:
+            self.config = config
+        self.in_speech = False
+        self._length = 0
+        self._silent_ms = 0
+        self._speech_ms = 0
+        self._window.clear()
+        self._recent.clear()
+
+    def is_voiced(self, frame: np.ndarray) -> bool:
+        power = float(np.dot(frame.astype(np.float32), frame.astype(np.float32))) / len(frame)
+        if power < self._min_power:
+            return False
+        return self._vad.is_speech(frame.tobytes(), SAMPLE_RATE)
+
+    def _append(self, frame: np.ndarray) -> None:
+        end = self._length + len(frame)
+        if end <= self._buffer.size:
+            self._buffer[self._length : end] = frame
+            self._length = end
+
+    def process(self, frame: np.ndarray) -> Endpoint | None:
+        voiced = self.is_voiced(frame)
+        if not self.in_speech:
+            self._window.append(voiced)
+            self._recent.append(frame.copy())
+            if sum(self._window) >= self.config.start_frames:
+                self.in_speech = True
+                self._length = 0
+                for past in self._recent:
+                    self._append(past)
+                self._speech_ms = FRAME_MS * len(self._recent)
+                self._silent_ms = 0
+                return Endpoint.STARTED
+            return None
+        self._append(frame)
+        self._speech_ms += FRAME_MS
+        self._silent_ms = 0 if voiced else self._silent_ms + FRAME_MS
+        if self._silent_ms >= self.config.hangover_ms or self._speech_ms >= self.config.max_utterance_ms:
+            self.in_speech = False
+            self._window.clear()
+            self._recent.clear()
+            return Endpoint.ENDED
+        return None
+
+    @property
+    def speech_ms(self) -> int:
+        return self._speech_ms - self._silent_ms
+
+    def utterance(self) -> np.ndarray:
+        """The last utterance (pre-roll included, trailing silence trimmed) as float32."""
+        keep = max(0, self._length - max(0, self._silent_ms - 200) * SAMPLE_RATE // 1000)
+        return self._buffer[:keep].astype(np.float32) / 32768.0

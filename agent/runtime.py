@@ -1,0 +1,121 @@
+"""Models and data loaded once per process, and the factory of call sessions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .dialogue.script import SurveyScript
+from .dialogue.survey import CustomerContext, SurveyDialogue
+from .listen.asr import Hints, Recognizer, Transcript, VoskRecognizer, WhisperRecognizer
+from .models.registry import MissingModelError, installed_path, load_manifest, models_home, resolve
+from .session import PERSONAL_FIELDS, CallSession, EventSink, SessionConfig
+from .speak.cache import PromptCache
+from .speak.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer
+from .understand.decide import Understander
+
+
+@dataclass
+class RuntimeOptions:
+    company: str = "Servicios Ejemplo"
+    asr: str = "auto"            # auto | vosk | whisper
+    tts: str = "auto"            # auto | piper | espeak
+    vosk_model: Path | None = None    # explicit model directory (overrides the manifest)
+    whisper_model: Path | None = None
+    piper_voice: Path | None = None   # explicit .onnx (its .onnx.json beside it)
+    cache_dir: Path | None = None
+    transfer_enabled: bool = True
+    cpu_threads: int = 2
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+
+class RoutingRecognizer:
+    """Closed questions to one recogniser (Vosk with a grammar), free-form ones to another (Whisper)."""
+
+    def __init__(self, closed: Recognizer, free: Recognizer) -> None:
+        self.closed, self.free = closed, free
+        self.name = f"{closed.name}+{free.name}"
+
+    def recognize(self, audio: np.ndarray, hints: Hints) -> Transcript:
+        return (self.closed if hints.closed else self.free).recognize(audio, hints)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def build_recognizer(options: RuntimeOptions) -> Recognizer:
+    specs, preferred = load_manifest()
+    whisper_dir = options.whisper_model or _env_path("ENCUESTADOR_WHISPER_MODEL")
+    if whisper_dir is None:
+        found = resolve(preferred["asr_free"], specs)
+        whisper_dir = found[1] if found else None
+    vosk_dir = options.vosk_model or _env_path("ENCUESTADOR_VOSK_MODEL")
+    if vosk_dir is None and options.asr in ("auto", "vosk"):
+        found = resolve([n for n in preferred["asr_closed"] if specs[n].kind == "vosk"], specs)
+        vosk_dir = found[1] if found else None
+    if options.asr == "vosk" and vosk_dir is None:
+        raise MissingModelError("vosk-model-small-es-0.42", models_home())
+    whisper = WhisperRecognizer(whisper_dir, cpu_threads=options.cpu_threads) if whisper_dir else None
+    vosk = VoskRecognizer(vosk_dir) if vosk_dir and options.asr != "whisper" else None
+    if vosk and whisper:
+        return RoutingRecognizer(vosk, whisper)
+    if vosk:
+        return vosk
+    if whisper:
+        return whisper
+    raise MissingModelError("faster-whisper-base", models_home())
+
+
+def build_synthesizer(options: RuntimeOptions) -> Synthesizer:
+    voice = options.piper_voice or _env_path("ENCUESTADOR_PIPER_VOICE")
+    if voice is None and options.tts in ("auto", "piper"):
+        specs, preferred = load_manifest()
+        found = resolve(preferred["tts"], specs)
+        if found:
+            spec, directory = found
+            voice = directory / next(f.path for f in spec.files if f.path.endswith(".onnx"))
+    if voice is not None and options.tts != "espeak":
+        return PiperSynthesizer(voice)
+    if options.tts == "piper":
+        raise MissingModelError("piper-es_MX-claude-high", models_home())
+    return EspeakSynthesizer()
+
+
+class Runtime:
+    """Everything shared by the calls of one process: script, recogniser, voice, prompt cache."""
+
+    def __init__(self, options: RuntimeOptions | None = None, recognizer: Recognizer | None = None,
+                 synthesizer: Synthesizer | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.script = SurveyScript.load()
+        self.recognizer = recognizer or build_recognizer(self.options)
+        self.synthesizer = synthesizer or build_synthesizer(self.options)
+        cache_dir = self.options.cache_dir or models_home().parent / "cache" / "prompts"
+        self.prompts = PromptCache(self.synthesizer, cache_dir)
+        self.understander = Understander(self.recognizer, self.script)
+
+    def fixed_prompt_texts(self) -> list[str]:
+        """Every prompt that does not name the customer, as it will be spoken (all salutations)."""
+        templates = list(self.script.prompts.values())
+        for q in self.script.questions.values():
+            templates += [q.prompt, q.reprompt] + ([q.prompt_with_topic] if q.prompt_with_topic else [])
+        texts = []
+        for template in templates:
+            if any(f in template for f in PERSONAL_FIELDS):
+                continue
+            for hour in (9, 15, 20) if "{saludo}" in template else (9,):
+                texts.append(CustomerContext(self.options.company, local_hour=hour).fill(template))
+        return texts
+
+    def prerender(self) -> int:
+        return self.prompts.prerender(self.fixed_prompt_texts())
+
+    def new_session(self, customer: CustomerContext, sinks: list[EventSink] | None = None,
+                    record: bool = True) -> CallSession:
+        dialogue = SurveyDialogue(self.script, customer, transfer_enabled=self.options.transfer_enabled)
+        return CallSession(dialogue, self.understander, self.prompts, self.options.session, sinks, record)

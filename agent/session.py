@@ -1,0 +1,262 @@
+"""``CallSession``: one call's logic, with no SIP in it.
+
+Caller audio frames and keypad digits go in (``push_audio``, ``push_dtmf``); agent audio comes out
+(``pull_audio``) and actions for the transport (``Transfer``, ``Hangup``) are queued in ``actions``.
+``pull_audio`` only reads a preallocated ring buffer, so the media thread never waits; everything
+else (VAD, ASR, dialogue, TTS) runs on the thread that calls ``push_audio`` — a per-call worker.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+from .audio.ringbuffer import RingBuffer
+from .audio.wavio import to_int16, write_wav
+from .dialogue.survey import SurveyDialogue
+from .events import (AnswerRecorded, BargeIn, Dtmf, Event, Hangup, Heard, NoInput, PlayTune, Say,
+                     SpeechEnded, SpeechStarted, TicketOpened, Transfer)
+from .listen.vad import Endpoint, EndpointConfig, Endpointer
+from .speak.cache import PromptCache
+from .speak.tunes import render_tune
+from .understand.decide import Understander
+
+PERSONAL_FIELDS = ("{nombre}", "{tema}")
+
+
+class EventSink(Protocol):
+    def handle(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    closed_endpoint: EndpointConfig = EndpointConfig(hangover_ms=600, max_utterance_ms=8000)
+    free_endpoint: EndpointConfig = EndpointConfig(hangover_ms=1200, max_utterance_ms=25000)
+    barge_in: bool = True
+    barge_in_grace_ms: int = 300   # speech this early in a prompt is taken as echo, not barge-in
+    max_call_ms: int = 10 * 60 * 1000
+    playback_seconds: int = 120
+
+
+@dataclass
+class _Segment:
+    start: int          # playback position (samples) where this prompt starts
+    end: int            # ... and where it ends
+    prompt: str
+    interruptible: bool
+
+
+class CallSession:
+    def __init__(self, dialogue: SurveyDialogue, understander: Understander, prompts: PromptCache,
+                 config: SessionConfig | None = None, sinks: list[EventSink] | None = None,
+                 record: bool = True, clock_ms: Callable[[], int] | None = None) -> None:
+        self.dialogue = dialogue
+        self.understander = understander
+        self.prompts = prompts
+        self.config = config or SessionConfig()
+        self.sinks = list(sinks or [])
+        self.events: list[Event] = []
+        self.actions: "queue.Queue[Event]" = queue.Queue()
+        self._playback = RingBuffer(SAMPLE_RATE * self.config.playback_seconds)
+        self._queued = 0      # samples ever queued for playback
+        self._played = 0      # samples ever handed to the transport (media thread)
+        self._segments: deque[_Segment] = deque()
+        self._endpointer = Endpointer(self.config.closed_endpoint)
+        self._frames_in = 0
+        self._no_input_deadline: int | None = None
+        self._pending_end: Event | None = None   # Hangup/Transfer waiting for the prompt to finish
+        self._tunes = {name: to_int16(render_tune(notes)) for name, notes in dialogue.script.tunes.items()}
+        self._lock = threading.Lock()
+        self.finished = False
+        self.record = record
+        self._agent_frames: list[np.ndarray] = []
+        self._caller_frames: list[np.ndarray] = []
+        self._agent_scratch = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self.started = False
+
+    # -- time ----------------------------------------------------------------------------------
+    @property
+    def now_ms(self) -> int:
+        """Call time, counted in caller frames received (works in real time and simulated time)."""
+        return self._frames_in * FRAME_MS
+
+    @property
+    def playing(self) -> bool:
+        return len(self._playback) > 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.started = True
+        self._apply(self.dialogue.start(self.now_ms))
+
+    def hangup_by_caller(self) -> None:
+        """The caller hung up (BYE): keep every answer, close the call."""
+        with self._lock:
+            if self.finished:
+                return
+            self.dialogue.on_caller_hangup(self.now_ms)
+            self._finish(Hangup(self.now_ms, self.dialogue.result.outcome or "hung_up"), notify=False)
+
+    def transfer_failed(self) -> None:
+        with self._lock:
+            # The transfer ended the session; the apology and ticket reopen it until the hang-up.
+            self.finished = False
+            self._apply(self.dialogue.on_transfer_failed(self.now_ms))
+
+    # -- media in/out --------------------------------------------------------------------------
+    def pull_audio(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The agent's next 20 ms frame (silence when nothing is queued). Never blocks."""
+        frame = self._agent_scratch if out is None else out
+        self._played += self._playback.read_into(frame)
+        if self.record:
+            self._agent_frames.append(frame.copy())
+        return frame
+
+    def push_audio(self, frame: np.ndarray) -> None:
+        """One 20 ms int16 frame of the caller at 16 kHz."""
+        with self._lock:
+            self._frames_in += 1
+            if self.record:
+                self._caller_frames.append(np.array(frame, dtype=np.int16, copy=True))
+            if self.finished:
+                return
+            self._step_endpointer(frame)
+            self._check_timers()
+
+    def push_dtmf(self, digit: str) -> None:
+        with self._lock:
+            if self.finished:
+                return
+            self._log(Dtmf(self.now_ms, digit))
+            if self.dialogue.awaiting is None:
+                return
+            self._barge_in("dtmf", force=True)
+            self._apply(self.dialogue.on_key(digit, self.now_ms))
+
+    # -- internals -----------------------------------------------------------------------------
+    def _log(self, event: Event) -> None:
+        self.events.append(event)
+        for sink in self.sinks:
+            sink.handle(event)
+
+    def _current_segment(self) -> _Segment | None:
+        while self._segments and self._segments[0].end <= self._played:
+            self._segments.popleft()
+        return self._segments[0] if self._segments else None
+
+    def _barge_in(self, cause: str, force: bool = False) -> None:
+        segment = self._current_segment()
+        if segment is None or not self.playing:
+            return
+        if not segment.interruptible or not (self.config.barge_in or force):
+            return
+        # Cut only interruptible prompts; a non-interruptible one queued later stays.
+        self._playback.clear()
+        self._played = self._queued
+        self._segments.clear()
+        self._log(BargeIn(self.now_ms, cause, segment.prompt))
+
+    def _step_endpointer(self, frame: np.ndarray) -> None:
+        listening = self.dialogue.awaiting is not None
+        endpoint = self._endpointer.process(frame)
+        if endpoint is Endpoint.STARTED:
+            self._log(SpeechStarted(self.now_ms))
+            self._no_input_deadline = None
+            segment = self._current_segment()
+            if listening and segment is not None and self._played_in_segment(segment) >= self.config.barge_in_grace_ms:
+                self._barge_in("speech")
+        elif endpoint is Endpoint.ENDED:
+            self._log(SpeechEnded(self.now_ms, self._endpointer.speech_ms))
+            question = self.dialogue.awaiting
+            if question is None:
+                return
+            understanding, transcript = self.understander.understand(self._endpointer.utterance(), question)
+            self._log(Heard(self.now_ms, question.id, transcript.text, understanding.intent,
+                            dict(understanding.slots), round(understanding.confidence, 3), transcript.elapsed_ms))
+            self._apply(self.dialogue.on_understanding(understanding, self.now_ms))
+
+    def _played_in_segment(self, segment: _Segment) -> int:
+        return (self._played - segment.start) * 1000 // SAMPLE_RATE
+
+    def _check_timers(self) -> None:
+        if self.now_ms >= self.config.max_call_ms and not self.finished:
+            self.dialogue.on_caller_hangup(self.now_ms)
+            self.dialogue.result.outcome = "max_duration"
+            self._finish(Hangup(self.now_ms, "max_duration"))
+            return
+        if self.playing:
+            return
+        if self._pending_end is not None:
+            self._finish(self._pending_end)
+            return
+        question = self.dialogue.awaiting
+        if question is None or self._endpointer.in_speech:
+            self._no_input_deadline = None
+            return
+        if self._no_input_deadline is None:
+            self._no_input_deadline = self.now_ms + question.no_input_ms
+        elif self.now_ms >= self._no_input_deadline:
+            self._no_input_deadline = None
+            self._log(NoInput(self.now_ms, question.id))
+            self._apply(self.dialogue.on_no_input(self.now_ms))
+
+    def _enqueue(self, audio: np.ndarray, prompt: str, interruptible: bool) -> None:
+        if len(audio) == 0:
+            return
+        self._playback.write(audio)
+        start = max(self._queued, self._played)
+        self._queued = start + len(audio)
+        self._segments.append(_Segment(start, self._queued, prompt, interruptible))
+
+    def _apply(self, events: list[Event]) -> None:
+        before = self.dialogue.awaiting
+        for event in events:
+            self._log(event)
+            if isinstance(event, Say):
+                personal = any(f in self._template_of(event.prompt) for f in PERSONAL_FIELDS)
+                audio = self.prompts.get(event.text, cache=not personal)
+                self._enqueue(audio, event.prompt, event.interruptible)
+            elif isinstance(event, PlayTune):
+                self._enqueue(self._tunes[event.tune], f"tune:{event.tune}", False)
+            elif isinstance(event, (Hangup, Transfer)):
+                self._pending_end = event
+        after = self.dialogue.awaiting
+        if after is not None and after is not before:
+            self._endpointer.reset(self.config.free_endpoint if after.kind == "free" else self.config.closed_endpoint)
+        self._no_input_deadline = None
+
+    def _template_of(self, prompt_id: str) -> str:
+        script = self.dialogue.script
+        if "." in prompt_id:
+            qid, attr = prompt_id.split(".", 1)
+            return getattr(script.questions[qid], attr) or ""
+        return script.prompts.get(prompt_id, "")
+
+    def _finish(self, final: Event, notify: bool = True) -> None:
+        self.finished = True
+        self._pending_end = None
+        if not any(e is final for e in self.events):
+            self._log(final)
+        if notify:
+            self.actions.put(final)
+
+    # -- results -------------------------------------------------------------------------------
+    def conversation(self) -> np.ndarray:
+        """Stereo int16: agent on the left, caller on the right, aligned frame by frame."""
+        n = max(len(self._agent_frames), len(self._caller_frames))
+        stereo = np.zeros((n * FRAME_SAMPLES, 2), dtype=np.int16)
+        for i, f in enumerate(self._agent_frames):
+            stereo[i * FRAME_SAMPLES : i * FRAME_SAMPLES + len(f), 0] = f
+        for i, f in enumerate(self._caller_frames):
+            stereo[i * FRAME_SAMPLES : i * FRAME_SAMPLES + len(f), 1] = f
+        return stereo
+
+    def write_recording(self, path: str | Path) -> Path:
+        return write_wav(path, self.conversation(), SAMPLE_RATE)

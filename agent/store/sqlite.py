@@ -1,0 +1,229 @@
+"""SQLite store in WAL mode: one file, no server. Every answer is its own committed transaction.
+
+Schema changes are numbered migrations applied in order at open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..events import AnswerRecorded, Event, TicketOpened, Transfer
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE customers (
+        customer_id TEXT PRIMARY KEY,
+        name TEXT,
+        phone TEXT,
+        topic TEXT,
+        last_contact TEXT,
+        notes TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX customers_phone ON customers(phone);
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY,
+        customer_id TEXT,
+        phone TEXT,
+        direction TEXT NOT NULL DEFAULT 'inbound',
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT,
+        consent INTEGER,
+        score INTEGER,
+        resolved INTEGER,
+        feedback TEXT,
+        opt_out INTEGER NOT NULL DEFAULT 0,
+        transferred INTEGER NOT NULL DEFAULT 0,
+        ticket INTEGER NOT NULL DEFAULT 0,
+        duration_ms INTEGER,
+        recording_path TEXT
+    );
+    CREATE INDEX calls_customer ON calls(customer_id);
+    CREATE TABLE answers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id TEXT NOT NULL REFERENCES calls(call_id),
+        question TEXT NOT NULL,
+        value TEXT,
+        text TEXT,
+        via TEXT,
+        at_ms INTEGER,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX answers_call ON answers(call_id);
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id TEXT NOT NULL,
+        customer_id TEXT,
+        reason TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE dnc (
+        phone TEXT PRIMARY KEY,
+        source TEXT,
+        reason TEXT,
+        added_at TEXT NOT NULL
+    );
+    """,
+]
+
+_CALL_COLUMNS = {"consent", "score", "resolved", "feedback", "opt_out"}
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                                     timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")  # an answer heard survives power loss
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in filter(str.strip, sql.split(";")):
+                        self._conn.execute(statement)
+                    self._conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+                    self._conn.execute("COMMIT")
+                except Exception:
+                    self._conn.execute("ROLLBACK")
+                    raise
+
+    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, params)  # autocommit: one statement, one transaction
+
+    def _transaction(self, statements: list[tuple[str, tuple]]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self._conn.execute(sql, params)
+                self._conn.execute("COMMIT")
+            except Exception:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    # -- customers -----------------------------------------------------------------------------
+    def upsert_customer(self, customer_id: str, name: str | None, phone: str | None,
+                        topic: str | None = None, last_contact: str | None = None, notes: str | None = None) -> None:
+        self._write(
+            """INSERT INTO customers (customer_id, name, phone, topic, last_contact, notes, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(customer_id) DO UPDATE SET name=excluded.name, phone=excluded.phone,
+               topic=excluded.topic, last_contact=excluded.last_contact, notes=excluded.notes""",
+            (customer_id, name, phone, topic, last_contact, notes, utc_now()),
+        )
+
+    def find_customer(self, customer_id: str | None = None, phone: str | None = None) -> dict[str, Any] | None:
+        with self._lock:
+            if customer_id:
+                row = self._conn.execute("SELECT * FROM customers WHERE customer_id = ?", (customer_id,)).fetchone()
+                if row:
+                    return dict(row)
+            if phone:
+                digits = "".join(ch for ch in phone if ch.isdigit())
+                for row in self._conn.execute("SELECT * FROM customers WHERE phone IS NOT NULL"):
+                    stored = "".join(ch for ch in row["phone"] if ch.isdigit())
+                    if stored and digits and (stored.endswith(digits[-10:]) and len(digits) >= 10):
+                        return dict(row)
+        return None
+
+    # -- calls and answers -------------------------------------------------------------------------
+    def start_call(self, call_id: str, customer_id: str | None, phone: str | None,
+                   direction: str = "inbound") -> None:
+        self._write("INSERT INTO calls (call_id, customer_id, phone, direction, started_at) VALUES (?, ?, ?, ?, ?)",
+                    (call_id, customer_id, phone, direction, utc_now()))
+
+    def record_answer(self, call_id: str, question: str, value: Any, text: str = "", via: str = "voice",
+                      at_ms: int | None = None) -> None:
+        """Commit one answer (and the call's summary column) in a single transaction."""
+        statements = [("INSERT INTO answers (call_id, question, value, text, via, at_ms, recorded_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (call_id, question, json.dumps(value, ensure_ascii=False), text, via, at_ms, utc_now()))]
+        if question in _CALL_COLUMNS:
+            column_value = int(value) if isinstance(value, bool) else value
+            statements.append((f"UPDATE calls SET {question} = ? WHERE call_id = ?", (column_value, call_id)))
+        self._transaction(statements)
+
+    def open_ticket(self, call_id: str, reason: str) -> None:
+        self._transaction([
+            ("INSERT INTO tickets (call_id, customer_id, reason, created_at) "
+             "SELECT call_id, customer_id, ?, ? FROM calls WHERE call_id = ?", (reason, utc_now(), call_id)),
+            ("UPDATE calls SET ticket = 1 WHERE call_id = ?", (call_id,)),
+        ])
+
+    def mark_transferred(self, call_id: str, transferred: bool = True) -> None:
+        self._write("UPDATE calls SET transferred = ? WHERE call_id = ?", (int(transferred), call_id))
+
+    def finish_call(self, call_id: str, outcome: str, duration_ms: int | None = None,
+                    recording_path: str | None = None) -> None:
+        self._write("UPDATE calls SET outcome = ?, ended_at = ?, duration_ms = ?, "
+                    "recording_path = COALESCE(?, recording_path) WHERE call_id = ?",
+                    (outcome, utc_now(), duration_ms, recording_path, call_id))
+
+    def calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = [dict(r) for r in self._conn.execute("SELECT * FROM calls ORDER BY started_at")]
+            for row in rows:
+                row["answers"] = [dict(a) for a in self._conn.execute(
+                    "SELECT question, value, text, via, at_ms FROM answers WHERE call_id = ? ORDER BY id",
+                    (row["call_id"],))]
+                for a in row["answers"]:
+                    a["value"] = json.loads(a["value"]) if a["value"] is not None else None
+        return rows
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.calls() if c["call_id"] == call_id), None)
+
+    # -- do not call ---------------------------------------------------------------------------
+    def add_dnc(self, phone: str, source: str, reason: str = "") -> None:
+        self._write("INSERT INTO dnc (phone, source, reason, added_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(phone) DO NOTHING", (phone, source, reason, utc_now()))
+
+    def is_dnc(self, phone: str) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM dnc WHERE phone = ?", (phone,)).fetchone() is not None
+
+
+class StoreSink:
+    """Writes a call's events to the store as they happen (answers before the next prompt plays)."""
+
+    def __init__(self, store: Store, call_id: str, phone: str | None) -> None:
+        self.store, self.call_id, self.phone = store, call_id, phone
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, AnswerRecorded):
+            self.store.record_answer(self.call_id, event.question, event.value, event.text, event.via, event.at_ms)
+            if event.question == "opt_out" and event.value and self.phone:
+                self.store.add_dnc(self.phone, "call", f"opt-out heard in call {self.call_id}")
+        elif isinstance(event, TicketOpened):
+            self.store.open_ticket(self.call_id, event.reason)
+        elif isinstance(event, Transfer):
+            self.store.mark_transferred(self.call_id)
+
+    def finish(self, outcome: str, duration_ms: int, recording_path: str | None) -> None:
+        self.store.finish_call(self.call_id, outcome, duration_ms, recording_path)

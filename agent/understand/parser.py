@@ -1,0 +1,179 @@
+"""Intent and slot parser: text (from ASR or typed) → ``Understanding``.
+
+Phrase lists live in ``prompts/es_MX/understanding.yaml``. Matching is word-by-word, fuzzy and
+phonetic, longest phrase first; opt-out outranks everything said in the same utterance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..prompts_data import load_yaml
+from .text import tokenize, word_similarity
+
+INTENTS = ("score", "yes", "no", "opt_out", "human", "repeat", "callback_later", "wrong_person",
+           "unknown", "silence")
+QUESTION_KINDS = ("score", "yes_no", "free")
+_GLOBAL_ORDER = ("opt_out", "human", "wrong_person", "callback_later")
+FUZZY_THRESHOLD = 0.8
+
+
+@dataclass
+class Understanding:
+    intent: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    confidence: float = 0.0
+    text: str = ""
+
+    @property
+    def score(self) -> int | None:
+        return self.slots.get("score")
+
+
+@dataclass(frozen=True)
+class _Match:
+    label: Any
+    start: int
+    end: int
+    similarity: float
+
+
+class PhraseMatcher:
+    """Finds non-overlapping phrase occurrences in a token list, longest phrases first."""
+
+    def __init__(self, phrases: dict[Any, list[str]]) -> None:
+        entries = [(tuple(tokenize(p)), label) for label, ps in phrases.items() for p in ps]
+        self._entries = sorted((e for e in entries if e[0]), key=lambda e: -len(e[0]))
+
+    def find(self, tokens: list[str], taken: set[int] | None = None) -> list[_Match]:
+        """Longest phrases first; among equally long ones, the closest match wins."""
+        taken = set() if taken is None else taken
+        candidates: list[_Match] = []
+        for phrase, label in self._entries:
+            n = len(phrase)
+            for start in range(len(tokens) - n + 1):
+                sims = [word_similarity(tokens[start + k], phrase[k]) for k in range(n)]
+                if min(sims) >= FUZZY_THRESHOLD:
+                    candidates.append(_Match(label, start, start + n, sum(sims) / n))
+        found: list[_Match] = []
+        for m in sorted(candidates, key=lambda m: (-(m.end - m.start), -m.similarity, m.start)):
+            span = range(m.start, m.end)
+            if not any(i in taken for i in span):
+                found.append(m)
+                taken.update(span)
+        return sorted(found, key=lambda m: m.start)
+
+
+class IntentParser:
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        data = data or load_yaml("understanding.yaml")
+        self.fillers = {tuple(tokenize(f)) for f in data["fillers"]}
+        self._global = {name: PhraseMatcher({name: data["intents"][name]}) for name in _GLOBAL_ORDER}
+        self._repeat = PhraseMatcher({"repeat": data["intents"]["repeat"]})
+        numbers = {int(k): [str(k)] + v for k, v in data["numbers"].items()}
+        self._numbers = PhraseMatcher(numbers)
+        self._out_of_range = PhraseMatcher({"out": data["out_of_range"] + [str(d) for d in (0, 6, 7, 8, 9, 10)]})
+        self._verbal = PhraseMatcher({int(k): v for k, v in data["verbal_scale"].items()})
+        self._scale_mentions = PhraseMatcher({"scale": data["scale_mentions"]})
+        self._polarity = PhraseMatcher({"unsure": data["unsure"], "yes": data["affirmative"], "no": data["negative"]})
+        self._day_parts = PhraseMatcher(data["day_parts"])
+
+    def _strip_fillers(self, tokens: list[str]) -> list[str]:
+        out = []
+        i = 0
+        while i < len(tokens):
+            for f in sorted(self.fillers, key=len, reverse=True):
+                if tuple(tokens[i : i + len(f)]) == f:
+                    i += len(f)
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
+
+    def parse(self, text: str, question: str = "free") -> Understanding:
+        """Understand ``text`` as an answer to a question of kind score / yes_no / free."""
+        tokens = self._strip_fillers(tokenize(text))
+        if not tokens:
+            return Understanding("silence", text=text, confidence=1.0)
+        for name in _GLOBAL_ORDER:
+            matches = self._global[name].find(tokens)
+            if matches:
+                slots = self._callback_slots(tokens) if name == "callback_later" else {}
+                return Understanding(name, slots, matches[0].similarity, text)
+        repeat = self._repeat.find(tokens)
+        if any(m.end - m.start >= 2 for m in repeat):  # "no le entendí" is not a "no"
+            return Understanding("repeat", {}, repeat[0].similarity, text)
+        answer = None
+        if question == "score":
+            answer = self._parse_score(tokens, text)
+        elif question == "yes_no":
+            answer = self._parse_yes_no(tokens, text)
+        if answer is not None:
+            return answer
+        if repeat and len(tokens) <= 5:
+            return Understanding("repeat", {}, repeat[0].similarity, text)
+        return Understanding("unknown", {}, 0.0, text)
+
+    def _parse_score(self, tokens: list[str], text: str) -> Understanding | None:
+        taken: set[int] = set()
+        for m in self._scale_mentions.find(tokens, taken):
+            pass  # the span is now taken: "del uno al cinco" is not a score
+        # "cinco de cinco": the "de cinco" names the scale.
+        for i in range(1, len(tokens) - 1):
+            if tokens[i] == "de" and i + 1 not in taken and word_similarity(tokens[i + 1], "cinco") >= 0.95:
+                taken.update({i, i + 1})
+        verbal = self._verbal.find(tokens, set(taken))
+        numbers = self._numbers.find(tokens, set(taken) | {i for m in verbal for i in range(m.start, m.end)})
+        # "un"/"una" alone is an article ("un cinco"), a score only when nothing else is said.
+        numbers = [m for m in numbers if not (m.label == 1 and tokens[m.start] in ("un", "una")
+                                              and any(n.start > m.start for n in numbers))]
+        if self._out_of_range.find(tokens, set(taken)) and not numbers and not verbal:
+            return Understanding("unknown", {"out_of_range": True}, 0.5, text)
+        values = {m.label for m in numbers} | {m.label for m in verbal}
+        if len(values) > 1:
+            # "entre tres y cuatro", "un cuatro o un cinco": ask again rather than guess.
+            return Understanding("unknown", {"candidates": sorted(values)}, 0.5, text)
+        matches = numbers or verbal
+        if not matches:
+            return None
+        best = max(matches, key=lambda m: m.similarity)
+        return Understanding("score", {"score": int(best.label)}, best.similarity, text)
+
+    def _parse_yes_no(self, tokens: list[str], text: str) -> Understanding | None:
+        matches = self._polarity.find(tokens)
+        if not matches:
+            return None
+        last = matches[-1]  # corrections come last: "no… bueno, sí"
+        if last.label == "unsure":
+            return Understanding("unknown", {"unsure": True}, last.similarity, text)
+        label = last.label
+        if label == "yes" and last.start > 0 and tokens[last.start - 1] == "no":
+            label = "no"  # "no quedó resuelto", "no, no se resolvió"
+        return Understanding(label, {"answer": label == "yes"}, last.similarity, text)
+
+    def _callback_slots(self, tokens: list[str]) -> dict[str, Any]:
+        slots: dict[str, Any] = {}
+        in_day_part: set[int] = set()
+        parts = self._day_parts.find(tokens, in_day_part)
+        if parts:
+            slots["day_part"] = parts[0].label
+        # "mañana" outside "en la mañana" means tomorrow.
+        if any(word_similarity(t, "mañana") >= 0.95 for i, t in enumerate(tokens) if i not in in_day_part):
+            slots["day"] = "tomorrow"
+        for i, tok in enumerate(tokens[:-1]):
+            if tok == "las":
+                hours = self._numbers.find(tokens[i + 1 : i + 2]) or []
+                value = int(tokens[i + 1]) if tokens[i + 1].isdigit() else None
+                if hours:
+                    value = int(hours[0].label)
+                if value is None:
+                    spelled = {"seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "once": 11, "doce": 12}
+                    value = spelled.get(tokens[i + 1])
+                if value is not None:
+                    hour = value + 12 if value < 8 else value  # "las cinco" on a work day is 17:00
+                    key = "after_hour" if i > 0 and tokens[i - 1] == "de" and "despues" in tokens else "at_hour"
+                    slots[key] = hour
+                    break
+        return slots

@@ -1,0 +1,158 @@
+"""G.711, resampling, ring buffer, tones and WAV I/O on synthetic signals."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from encuestador.audio import g711
+from encuestador.audio.resample import StreamResampler, resample
+from encuestador.audio.ringbuffer import RingBuffer
+from encuestador.audio.tones import DTMF_KEYS, DtmfDetector, dtmf_tone, sine, tone_power
+from encuestador.audio.wavio import AudioFormatError, read_wav, write_wav
+
+# Reference values from the G.711 tables (ITU-T G.711, Tables 1a/2a; decoder outputs in 16-bit scale).
+MULAW_REFERENCE = {0xFF: 0, 0x7F: 0, 0x80: 32124, 0x00: -32124, 0xF0: 120, 0x8F: 16764}
+ALAW_REFERENCE = {0xD5: 8, 0x55: -8, 0xAA: 32256, 0x2A: -32256, 0xC5: 264}
+
+
+def test_g711_decode_matches_itu_tables():
+    for code, value in MULAW_REFERENCE.items():
+        assert g711.mulaw_decode(np.array([code], np.uint8))[0] == value, hex(code)
+    for code, value in ALAW_REFERENCE.items():
+        assert g711.alaw_decode(np.array([code], np.uint8))[0] == value, hex(code)
+
+
+def test_g711_matches_reference_implementation_for_every_sample():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        audioop = pytest.importorskip("audioop")  # CPython's port of the Sun/ITU reference g711.c
+    pcm = np.arange(-32768, 32768, dtype=np.int16)
+    codes = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(g711.mulaw_encode(pcm), np.frombuffer(audioop.lin2ulaw(pcm.tobytes(), 2), np.uint8))
+    assert np.array_equal(g711.alaw_encode(pcm), np.frombuffer(audioop.lin2alaw(pcm.tobytes(), 2), np.uint8))
+    assert np.array_equal(g711.mulaw_decode(codes), np.frombuffer(audioop.ulaw2lin(codes.tobytes(), 2), np.int16))
+    assert np.array_equal(g711.alaw_decode(codes), np.frombuffer(audioop.alaw2lin(codes.tobytes(), 2), np.int16))
+
+
+def test_g711_round_trip_error_is_logarithmic():
+    pcm = (np.sin(np.linspace(0, 200, 8000)) * 20000).astype(np.int16)
+    for enc, dec in ((g711.mulaw_encode, g711.mulaw_decode), (g711.alaw_encode, g711.alaw_decode)):
+        back = dec(enc(pcm)).astype(np.float64)
+        snr = 10 * np.log10(np.sum(pcm.astype(np.float64) ** 2) / np.sum((back - pcm) ** 2))
+        assert snr > 35
+
+
+@pytest.mark.parametrize("src,dst", [(8000, 16000), (16000, 8000), (22050, 16000), (24000, 16000)])
+def test_resample_close_to_scipy(src, dst):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(src).astype(np.float32) * 0.3
+    ours = resample(x, src, dst)
+    from math import gcd
+
+    g = gcd(src, dst)
+    ref = resample_poly(x, dst // g, src // g)
+    assert ours.shape == ref.shape
+    err_db = 10 * np.log10(np.mean((ours - ref) ** 2) / np.mean(ref**2))
+    assert err_db < -40
+
+
+def test_resample_rejects_aliases():
+    tone = sine(6000, 500, rate=16000, amplitude=0.5)  # above the 4 kHz Nyquist of 8 kHz
+    down = resample(tone, 16000, 8000)
+    assert np.sqrt(np.mean(down**2)) < 0.01
+
+
+def test_stream_resampler_matches_batch():
+    x = sine(440, 400, rate=8000) + sine(1800, 400, rate=8000)
+    stream = StreamResampler(8000, 16000, 160)
+    out = np.concatenate([stream.process(x[i : i + 160]).copy() for i in range(0, len(x), 160)])
+    batch = resample(x, 8000, 16000)
+    delay = stream.bank.shape[1] - 1  # filter history
+    lag = min(range(60), key=lambda d: float(np.max(np.abs(out[d : d + 4000] - batch[:4000]))))
+    assert np.max(np.abs(out[lag : lag + 4000] - batch[:4000])) < 1e-3
+    assert lag <= 2 * delay
+
+
+def test_ring_buffer_wraps_and_counts_overruns():
+    ring = RingBuffer(10)
+    ring.write(np.arange(6, dtype=np.int16))
+    out = np.zeros(4, np.int16)
+    assert ring.read_into(out) == 4 and list(out) == [0, 1, 2, 3]
+    ring.write(np.arange(6, 14, dtype=np.int16))  # wraps around the end
+    assert len(ring) == 10 and ring.overruns == 0
+    ring.write(np.array([99, 100], np.int16))  # full: oldest two dropped
+    assert ring.overruns == 2
+    out = np.zeros(12, np.int16)
+    assert ring.read_into(out) == 10
+    assert list(out) == [6, 7, 8, 9, 10, 11, 12, 13, 99, 100, 0, 0]
+    ring.write(np.ones(5, np.int16))
+    assert ring.clear() == 5 and len(ring) == 0
+
+
+def test_dtmf_detects_every_key_and_nothing_else():
+    keys = "".join(DTMF_KEYS)
+    signal = [np.zeros(1600, np.float32)]
+    for key in keys:
+        signal += [dtmf_tone(key, 80), np.zeros(960, np.float32)]
+    signal += [sine(1000, 300), np.zeros(800, np.float32), dtmf_tone("5", 20)]  # a plain tone; a 20 ms blip
+    pcm = (np.concatenate(signal) * 32767).astype(np.int16)
+    detector = DtmfDetector()
+    hits = [detector.process(pcm[i : i + 320]) for i in range(0, len(pcm) - 319, 320)]
+    assert "".join(h.key for h in hits if h) == keys
+
+
+def test_dtmf_twist_limit():
+    row = sine(770, 100, amplitude=0.3)
+    col = sine(1336, 100, amplitude=0.3 * 10 ** (-14 / 20))  # high tone 14 dB weaker: beyond reverse twist
+    pcm = ((row + col) * 32767).astype(np.int16)
+    detector = DtmfDetector()
+    assert not any(detector.process(pcm[i : i + 320]) for i in range(0, len(pcm) - 319, 320))
+
+
+def test_tone_power_peaks_at_the_tone():
+    p = tone_power(sine(1000, 100, amplitude=0.5), [900, 1000, 1100])
+    assert p[1] > 100 * max(p[0], p[2])
+
+
+def _wav_bytes(tag: int, bits: int, channels: int, rate: int, data: bytes) -> bytes:
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("tag,bits,encode", [
+    (1, 16, lambda x: (x * 32767).astype("<i2").tobytes()),
+    (1, 8, lambda x: (x * 127 + 128).astype(np.uint8).tobytes()),
+    (1, 24, lambda x: b"".join(int(v).to_bytes(3, "little", signed=True) for v in (x * 8388607).astype(np.int32))),
+    (3, 32, lambda x: x.astype("<f4").tobytes()),
+    (7, 8, lambda x: g711.mulaw_encode((x * 32767).astype(np.int16)).tobytes()),
+    (6, 8, lambda x: g711.alaw_encode((x * 32767).astype(np.int16)).tobytes()),
+])
+def test_read_wav_formats(tmp_path, tag, bits, encode):
+    x = sine(440, 100, rate=8000, amplitude=0.5)
+    path = tmp_path / "x.wav"
+    path.write_bytes(_wav_bytes(tag, bits, 1, 8000, encode(x)))
+    y, rate = read_wav(path, rate=None)
+    assert rate == 8000 and len(y) == len(x)
+    assert np.max(np.abs(y - x)) < 0.05
+    y16, rate16 = read_wav(path)
+    assert rate16 == 16000 and len(y16) == 2 * len(x)
+
+
+def test_read_wav_mixes_stereo_and_rejects_non_wav(tmp_path):
+    stereo = np.stack([sine(300, 50, 16000), -sine(300, 50, 16000)], axis=1)
+    write_wav(tmp_path / "s.wav", stereo, 16000)
+    mono, _ = read_wav(tmp_path / "s.wav")
+    assert np.max(np.abs(mono)) < 1e-3  # the two channels cancel
+    (tmp_path / "x.mp3").write_bytes(b"ID3\x03\x00" + b"\x00" * 100)
+    with pytest.raises(AudioFormatError, match="not a WAV file"):
+        read_wav(tmp_path / "x.mp3")
+    (tmp_path / "adpcm.wav").write_bytes(_wav_bytes(2, 4, 1, 8000, b"\x00" * 100))
+    with pytest.raises(AudioFormatError, match="unsupported WAV encoding"):
+        read_wav(tmp_path / "adpcm.wav")

@@ -1,0 +1,85 @@
+"""The intent parser on written answers (how people in Mexico answer on the phone)."""
+
+from __future__ import annotations
+
+import pytest
+
+from encuestador.understand.parser import IntentParser
+from encuestador.understand.text import phonetic, tokenize
+
+
+@pytest.fixture(scope="module")
+def parser():
+    return IntentParser()
+
+
+SCORES = [
+    ("cinco", 5), ("5", 5), ("un cinco", 5), ("le doy un cuatro", 4), ("le pongo cuatro", 4),
+    ("del uno al cinco, un tres", 3), ("cinco de cinco", 5), ("Cuatro.", 4), ("pues, este, un dos", 2),
+    ("muy satisfecho", 5), ("satisfecha", 4), ("regular", 3), ("ni bien ni mal", 3), ("más o menos", 3),
+    ("insatisfecho", 2), ("mal", 2), ("muy insatisfecho", 1), ("pésimo", 1), ("no muy satisfecho", 2),
+    ("Sinco", 5), ("eh… tres", 3), ("uno", 1),
+]
+
+
+@pytest.mark.parametrize("text,score", SCORES)
+def test_scores(parser, text, score):
+    u = parser.parse(text, "score")
+    assert (u.intent, u.score) == ("score", score), u
+
+
+@pytest.mark.parametrize("text", ["entre tres y cuatro", "un cuatro o un cinco", "siete", "no sé"])
+def test_ambiguous_or_out_of_range_scores_ask_again(parser, text):
+    assert parser.parse(text, "score").intent == "unknown"
+
+
+YES_NO = [
+    ("sí", "yes"), ("si", "yes"), ("sí, claro", "yes"), ("ándale", "yes"), ("órale", "yes"), ("sale", "yes"),
+    ("simón", "yes"), ("sí, dígame", "yes"), ("claro que sí", "yes"), ("cómo no", "yes"),
+    ("nel", "no"), ("no, gracias", "no"), ("no", "no"), ("no, sigue igual", "no"), ("todavía no", "no"),
+    ("no, no quedó resuelto", "no"), ("no… bueno, sí", "yes"), ("sí quedó resuelto", "yes"),
+    ("mmm, pues sí", "yes"), ("claro que no", "no"),
+]
+
+
+@pytest.mark.parametrize("text,intent", YES_NO)
+def test_yes_no(parser, text, intent):
+    assert parser.parse(text, "yes_no").intent == intent
+
+
+GLOBAL = [
+    ("no me vuelvan a llamar", "opt_out"), ("ya no me llamen", "opt_out"), ("quíteme de su lista", "opt_out"),
+    ("bórrenme", "opt_out"), ("no quiero que me llamen más", "opt_out"),
+    ("páseme con un asesor", "human"), ("quiero hablar con una persona", "human"),
+    ("¿cómo?", "repeat"), ("¿perdón?", "repeat"), ("no le entendí", "repeat"), ("¿mande?", "repeat"),
+    ("ahorita no puedo", "callback_later"), ("llámeme en la tarde", "callback_later"),
+    ("se equivocó de número", "wrong_person"), ("no vive aquí", "wrong_person"),
+]
+
+
+@pytest.mark.parametrize("text,intent", GLOBAL)
+@pytest.mark.parametrize("question", ["score", "yes_no"])
+def test_requests_at_any_question(parser, text, intent, question):
+    assert parser.parse(text, question).intent == intent
+
+
+def test_opt_out_outranks_an_answer_in_the_same_utterance(parser):
+    assert parser.parse("cinco, pero no me vuelvan a llamar", "score").intent == "opt_out"
+    assert parser.parse("sí, y ya no me llamen", "yes_no").intent == "opt_out"
+
+
+def test_callback_time_slots(parser):
+    assert parser.parse("después de las cinco", "yes_no").slots == {"after_hour": 17}
+    assert parser.parse("llámeme en la tarde", "yes_no").slots["day_part"] == "afternoon"
+    assert parser.parse("llámeme mañana en la mañana", "yes_no").slots["day"] == "tomorrow"
+
+
+def test_silence_and_fillers(parser):
+    assert parser.parse("", "score").intent == "silence"
+    assert parser.parse("eh, este, mmm", "score").intent == "silence"
+
+
+def test_text_helpers():
+    assert tokenize("¡Sí, claro! Le doy 4.") == ["si", "claro", "le", "doy", "4"]
+    assert phonetic("cinco") == phonetic("sinco") == phonetic("zinco")
+    assert phonetic("llame") == phonetic("yame")
