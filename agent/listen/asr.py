@@ -215,7 +215,7 @@ class VoskRecognizer:
         words = []
         for p in phrases:
             clean = " ".join(w.strip(".,¡!¿?").lower() for w in p.split())
-            if clean and all(self._model.find_word(w) >= 0 for w in clean.split()):
+            if clean and all(self._model.vosk_model_find_word(w) >= 0 for w in clean.split()):
                 words.append(clean)
         return json.dumps(sorted(set(words)) + ["[unk]"], ensure_ascii=False)
 

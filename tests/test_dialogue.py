@@ -1,0 +1,182 @@
+"""The survey state machine, driven by understandings and keys (no audio)."""
+
+from __future__ import annotations
+
+import pytest
+
+from encuestador.dialogue.script import SurveyScript
+from encuestador.dialogue.survey import CustomerContext, SurveyDialogue
+from encuestador.events import AnswerRecorded, Hangup, PlayTune, Say, TicketOpened, Transfer
+from encuestador.understand.parser import Understanding
+
+
+@pytest.fixture(scope="module")
+def script():
+    return SurveyScript.load()
+
+
+def new(script, **kw):
+    customer = CustomerContext(company="Telecom del Norte", name="Ana", topic=kw.pop("topic", None),
+                               local_hour=kw.pop("hour", 10))
+    d = SurveyDialogue(script, customer, **kw)
+    return d, d.start(0)
+
+
+def yes():
+    return Understanding("yes", {"answer": True}, 1.0, "sí")
+
+
+def no():
+    return Understanding("no", {"answer": False}, 1.0, "no")
+
+
+def score(n):
+    return Understanding("score", {"score": n}, 1.0, str(n))
+
+
+def kinds(events):
+    return [type(e).__name__ for e in events]
+
+
+def test_greeting_names_customer_and_asks_consent(script):
+    d, events = new(script, hour=16)
+    assert isinstance(events[0], Say) and events[0].text.startswith("Buenas tardes, Ana. Le llamamos de Telecom del Norte")
+    assert d.awaiting.id == "consent" and "¿Tiene unos minutos" in events[-1].text
+
+
+def test_happy_path_closes_cheerfully(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    assert d.awaiting.id == "score"
+    d.on_understanding(score(5), 2)
+    ev = d.on_understanding(yes(), 3)
+    assert d.awaiting.id == "feedback" and "mejorar" in ev[-1].text
+    ev = d.on_understanding(Understanding("unknown", {}, 0.0, "todo muy bien, gracias"), 4)
+    assert isinstance(ev[0], AnswerRecorded) and ev[0].value == "todo muy bien, gracias"
+    assert PlayTune(4, "cheerful") in ev and isinstance(ev[-1], Hangup)
+    r = d.result
+    assert (r.consent, r.score, r.resolved, r.outcome, r.ticket) == (True, 5, True, "completed", False)
+
+
+def test_resolved_question_mentions_topic(script):
+    d, _ = new(script, topic="su factura")
+    d.on_understanding(yes(), 1)
+    ev = d.on_understanding(score(4), 2)
+    assert "¿Quedó resuelto su problema de su factura?" in ev[-1].text
+
+
+def test_unresolved_offers_a_person_then_transfers_with_calm_tune(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    d.on_understanding(score(4), 2)
+    d.on_understanding(no(), 3)
+    ev = d.on_no_input(4)
+    ev = d.on_no_input(5)  # feedback: one retry, then move on
+    assert d.awaiting.id == "offer_human"
+    ev = d.on_understanding(yes(), 6)
+    assert kinds(ev) == ["AnswerRecorded", "PlayTune", "Say", "Transfer"] and ev[1].tune == "calm"
+    assert d.result.outcome == "transferred" and d.result.transferred
+
+
+def test_low_score_without_transfers_opens_a_ticket(script):
+    d, _ = new(script, transfer_enabled=False)
+    d.on_understanding(yes(), 1)
+    d.on_understanding(score(2), 2)
+    d.on_understanding(yes(), 3)
+    ev = d.on_understanding(Understanding("unknown", {}, 0, "tardaron mucho"), 4)
+    assert any(isinstance(e, TicketOpened) for e in ev) and d.result.ticket
+    assert not any(isinstance(e, Transfer) for e in ev)
+
+
+def test_transfer_failure_apologises_and_opens_ticket(script):
+    d, _ = new(script)
+    d.on_understanding(Understanding("human", {}, 1.0, "páseme con un asesor"), 1)
+    ev = d.on_transfer_failed(2)
+    assert kinds(ev) == ["Say", "TicketOpened", "Hangup"] and d.result.outcome == "transfer_failed"
+
+
+@pytest.mark.parametrize("question_answers", [[], [yes()], [yes(), score(3)]])
+def test_opt_out_at_any_point(script, question_answers):
+    d, _ = new(script)
+    for u in question_answers:
+        d.on_understanding(u, 1)
+    ev = d.on_understanding(Understanding("opt_out", {}, 1.0, "no me vuelvan a llamar"), 2)
+    assert ev[0] == AnswerRecorded(2, "opt_out", True, "no me vuelvan a llamar", "voice")
+    assert "no le volveremos a llamar" in ev[1].text and ev[-1] == Hangup(2, "opt_out")
+    assert d.result.opt_out and d.finished
+
+
+def test_no_input_reprompts_twice_with_shorter_wording_then_moves_on(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    first = d.on_no_input(2)
+    assert [e.prompt for e in first] == ["score.reprompt"]
+    assert len(first[0].text) < len(script.questions["score"].prompt)
+    second = d.on_understanding(Understanding("unknown", {}, 0.2, "bla"), 3)
+    assert [e.prompt for e in second] == ["no_match", "score.reprompt"]
+    d.on_no_input(4)
+    assert d.awaiting.id == "resolved" and d.result.score is None
+
+
+def test_repeat_replays_the_full_question(script):
+    d, _ = new(script)
+    ev = d.on_understanding(Understanding("repeat", {}, 1.0, "¿cómo?"), 1)
+    assert [e.prompt for e in ev] == ["repeat_intro", "consent.prompt"]
+    ev = d.on_key("0", 2)
+    assert [e.prompt for e in ev] == ["repeat_intro", "consent.prompt"]
+
+
+def test_keypad_answers_every_closed_question(script):
+    d, _ = new(script)
+    d.on_key("1", 1)
+    d.on_key("4", 2)
+    d.on_key("2", 3)
+    r = d.result
+    assert (r.consent, r.score, r.resolved) == (True, 4, False)
+    assert r.via == {"consent": "dtmf", "score": "dtmf", "resolved": "dtmf"}
+
+
+def test_keypad_nine_asks_for_a_person_and_unknown_key_reprompts(script):
+    d, _ = new(script)
+    ev = d.on_key("7", 1)
+    assert [e.prompt for e in ev] == ["no_match", "consent.reprompt"]
+    ev = d.on_key("9", 2)
+    assert isinstance(ev[-1], Transfer)
+
+
+def test_declined_callback_and_wrong_person(script):
+    d, _ = new(script)
+    d.on_understanding(no(), 1)
+    assert d.result.outcome == "declined" and d.result.consent is False
+    d, _ = new(script)
+    d.on_understanding(Understanding("callback_later", {"day_part": "afternoon"}, 1.0, "llámeme en la tarde"), 1)
+    assert d.result.outcome == "callback_later" and d.result.callback == {"day_part": "afternoon"}
+    d, _ = new(script)
+    d.on_understanding(Understanding("wrong_person", {}, 1.0, "se equivocó"), 1)
+    assert d.result.outcome == "wrong_person"
+
+
+def test_silent_caller_gets_a_polite_goodbye(script):
+    d, _ = new(script)
+    for t in range(3):
+        ev = d.on_no_input(t)
+    assert d.result.outcome == "no_answer" and "No logro escucharle" in ev[-2].text
+
+
+def test_caller_hangup_keeps_answers(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    d.on_understanding(score(3), 2)
+    d.on_caller_hangup(3)
+    assert d.result.outcome == "hung_up" and d.result.score == 3 and d.finished
+
+
+def test_script_validation_rejects_unknown_targets(script):
+    import copy
+
+    from encuestador.prompts_data import load_yaml
+
+    data = copy.deepcopy(load_yaml("survey.yaml"))
+    data["questions"]["score"]["next"] = "nowhere"
+    with pytest.raises(ValueError, match="unknown next step 'nowhere'"):
+        SurveyScript.from_dict(data)

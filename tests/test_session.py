@@ -1,0 +1,133 @@
+"""CallSession driven frame by frame: keypad, type-ahead, barge-in, time-outs, hang-up, recording."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from encuestador.audio import FRAME_SAMPLES
+from encuestador.dialogue.survey import CustomerContext
+from encuestador.events import BargeIn, Hangup, NoInput, Say
+from encuestador.store import Store, StoreSink
+
+SILENCE = np.zeros(FRAME_SAMPLES, np.int16)
+
+
+def customer():
+    return CustomerContext(company="Telecom del Norte", name="Ana", local_hour=10)
+
+
+def step(session, frames=1, audio=None):
+    for _ in range(frames):
+        session.pull_audio()
+        session.push_audio(SILENCE if audio is None else audio)
+
+
+def until_waiting(session, limit_s=60):
+    for _ in range(limit_s * 50):
+        if session.dialogue.awaiting is not None and not session.playing:
+            return
+        step(session)
+    raise AssertionError("the agent never waited for an answer")
+
+
+def test_keypad_survey_end_to_end(runtime, tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.start_call("k1", "C-1", "+525512345678")
+    session = runtime.new_session(customer(), [StoreSink(store, "k1", "+525512345678")])
+    session.start()
+    for key in "142":
+        until_waiting(session)
+        session.push_dtmf(key)
+    call = store.call("k1")
+    assert (call["consent"], call["score"], call["resolved"]) == (1, 4, 0)
+    assert session.dialogue.awaiting.id == "feedback"
+
+
+def test_key_during_prompt_stops_it_and_answers(runtime):
+    session = runtime.new_session(customer())
+    session.start()
+    step(session, 25)  # half a second into the greeting
+    assert session.playing
+    session.push_dtmf("1")
+    barge = [e for e in session.events if isinstance(e, BargeIn)]
+    assert barge and barge[0].cause == "dtmf"
+    assert session.dialogue.result.consent is True
+    # The next thing played is the score question, from its start.
+    assert [e for e in session.events if isinstance(e, Say)][-1].prompt == "score.prompt"
+
+
+def test_speech_during_prompt_stops_it_within_200_ms(runtime, wavs, load_wav):
+    session = runtime.new_session(customer())
+    session.start()
+    step(session, 50)
+    speech = np.clip(load_wav(wavs["si"]) * 32767, -32768, 32767).astype(np.int16)
+    frames_until_cut = None
+    for i in range(0, len(speech) - FRAME_SAMPLES, FRAME_SAMPLES):
+        step(session, 1, speech[i : i + FRAME_SAMPLES])
+        if any(isinstance(e, BargeIn) for e in session.events):
+            frames_until_cut = i // FRAME_SAMPLES
+            break
+    assert frames_until_cut is not None, "caller speech never stopped the prompt"
+    voiced_at = next(i for i in range(0, len(speech), FRAME_SAMPLES)
+                     if np.abs(speech[i : i + FRAME_SAMPLES]).max() > 3000) // FRAME_SAMPLES
+    assert (frames_until_cut - voiced_at) * 20 <= 200
+    assert not session.playing
+
+
+def test_no_input_reprompts_after_the_prompt_ends(runtime):
+    session = runtime.new_session(customer())
+    session.start()
+    until_waiting(session)
+    waited_from = session.now_ms
+    for _ in range(400):
+        step(session)
+        if any(isinstance(e, NoInput) for e in session.events):
+            break
+    no_input = next(e for e in session.events if isinstance(e, NoInput))
+    assert no_input.at_ms - waited_from == pytest.approx(session.dialogue.script.questions["consent"].no_input_ms, abs=40)
+    assert isinstance(session.events[-1], Say) and session.events[-1].prompt == "consent.reprompt"
+
+
+def test_caller_hangup_keeps_answers_and_ends_session(runtime, tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.start_call("h1", None, None)
+    sink = StoreSink(store, "h1", None)
+    session = runtime.new_session(customer(), [sink])
+    session.start()
+    until_waiting(session)
+    session.push_dtmf("1")
+    until_waiting(session)
+    session.push_dtmf("5")
+    session.hangup_by_caller()
+    assert session.finished and session.dialogue.result.outcome == "hung_up"
+    assert isinstance(session.events[-1], Hangup)
+    assert store.call("h1")["score"] == 5
+
+
+def test_closing_plays_to_the_end_then_hangs_up(runtime):
+    session = runtime.new_session(customer())
+    session.start()
+    until_waiting(session)
+    session.push_dtmf("2")  # no time → polite closing
+    assert session.playing and not session.finished
+    session.push_dtmf("1")  # nothing is asked any more: ignored
+    while session.playing:
+        step(session)
+    step(session)
+    assert session.finished and session.actions.get_nowait() == Hangup(session.events[-1].at_ms, "declined")
+
+
+def test_recording_is_stereo_agent_left_caller_right(runtime, tmp_path):
+    session = runtime.new_session(customer())
+    session.start()
+    tone = (np.sin(np.arange(FRAME_SAMPLES) * 0.3) * 8000).astype(np.int16)
+    step(session, 10, tone)
+    stereo = session.conversation()
+    assert stereo.shape == (10 * FRAME_SAMPLES, 2)
+    assert np.abs(stereo[:, 0]).max() > 0  # the greeting
+    assert np.array_equal(stereo[:FRAME_SAMPLES, 1], tone)
+    path = session.write_recording(tmp_path / "r.wav")
+    from encuestador.audio.wavio import read_wav
+
+    assert read_wav(path, rate=None)[1] == 16000

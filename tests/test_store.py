@@ -1,0 +1,75 @@
+"""SQLite store: migrations, answers durable when heard (even if the process is killed), DNC, tickets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+from encuestador.events import AnswerRecorded, TicketOpened, Transfer
+from encuestador.store import Store, StoreSink
+
+
+def test_migrations_are_applied_once(tmp_path):
+    db = tmp_path / "s.db"
+    Store(db).close()
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_answers_are_visible_to_another_connection_at_once(tmp_path):
+    db = tmp_path / "s.db"
+    store = Store(db)
+    store.start_call("c1", "C-1", "+525512345678")
+    sink = StoreSink(store, "c1", "+525512345678")
+    sink.handle(AnswerRecorded(100, "score", 4, "cuatro", "voice"))
+    other = sqlite3.connect(db)
+    assert other.execute("SELECT score FROM calls WHERE call_id='c1'").fetchone() == (4,)
+    assert other.execute("SELECT question, value FROM answers").fetchall() == [("score", "4")]
+
+
+def test_opt_out_goes_on_the_dnc_list_and_ticket_and_transfer_are_kept(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.start_call("c1", None, "+525512345678")
+    sink = StoreSink(store, "c1", "+525512345678")
+    sink.handle(AnswerRecorded(1, "opt_out", True, "no me vuelvan a llamar", "voice"))
+    sink.handle(TicketOpened(2, "score 1"))
+    sink.handle(Transfer(3, "score 1"))
+    sink.finish("opt_out", 12000, "/rec/c1.wav")
+    assert store.is_dnc("+525512345678")
+    call = store.call("c1")
+    assert (call["opt_out"], call["ticket"], call["transferred"], call["outcome"]) == (1, 1, 1, "opt_out")
+    assert call["recording_path"] == "/rec/c1.wav" and call["duration_ms"] == 12000
+
+
+def test_customer_lookup_by_id_and_by_phone_suffix(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.upsert_customer("C-7", "Luis", "+52 55 1234 5678", topic="su factura")
+    assert store.find_customer("C-7")["name"] == "Luis"
+    assert store.find_customer(phone="5512345678")["customer_id"] == "C-7"
+    assert store.find_customer(phone="sip:+525512345678")["customer_id"] == "C-7"
+    assert store.find_customer("nope", "123") is None
+
+
+def test_an_answer_survives_the_process_being_killed(tmp_path):
+    db = tmp_path / "s.db"
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        from encuestador.store import Store, StoreSink
+        from encuestador.events import AnswerRecorded
+        store = Store({str(db)!r})
+        store.start_call("k1", None, None)
+        StoreSink(store, "k1", None).handle(AnswerRecorded(5, "score", 2, "dos", "voice"))
+        print("stored", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "stored"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert Store(db).call("k1")["score"] == 2
