@@ -155,6 +155,77 @@ def cmd_calls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def _sip_setup(args: argparse.Namespace, default_port: int):
+    """Config, store, runtime (prompts pre-rendered) and a started SIP agent."""
+    import logging
+
+    from .store import Store
+    from .runtime import Runtime
+    from .sip.agent import SipAgent
+    from .sip.config import SipConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = args.listen or ("127.0.0.1", default_port)
+    config = SipConfig.load(args.config, listen_host=host, listen_port=port, transfer_uri=args.transfer_uri,
+                            recordings_dir=str(args.recordings) if args.recordings else None,
+                            company=getattr(args, "company", None))
+    if getattr(args, "proxy", None):
+        config.trunk.proxy = args.proxy
+    options = _runtime_options(args)
+    options.company = config.company
+    runtime = Runtime(options)
+    rendered = runtime.prerender()
+    print(f"prompts ready ({rendered} rendered now); ASR {runtime.recognizer.name}, voice {runtime.synthesizer.voice_id}",
+          flush=True)
+    store = Store(args.db)
+    agent = SipAgent(config, runtime, store, on_line=lambda line: print(line, flush=True))
+    agent.start()
+    return agent, store, config
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    agent, _, _ = _sip_setup(args, 5060)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        agent.run(stop)
+    finally:
+        agent.shutdown()
+        print("stopped; live calls: 0", flush=True)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    import threading
+
+    agent, store, _ = _sip_setup(args, 0)
+    done = threading.Event()
+    try:
+        agent.post(lambda: agent.place_call(args.number, args.customer))
+        agent.run(done, until_idle_after=0)
+    finally:
+        agent.shutdown()
+    call = store.call(agent.completed[-1]) if agent.completed else None
+    if call is None:
+        print("error: the call was not placed", file=sys.stderr)
+        return 1
+    summary = {k: call[k] for k in ("call_id", "outcome", "consent", "score", "resolved", "opt_out", "duration_ms",
+                                    "recording_path")}
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0 if call["outcome"] not in (None, "no_media", "error") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="encuestador", description="Offline CSAT survey calls in Mexican Spanish")
     parser.add_argument("--version", action="version", version=f"encuestador {__version__}")
@@ -196,6 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
     listing = msub.add_parser("list")
     listing.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    for name, help_text in (("serve", "answer SIP calls and run the survey"),
+                            ("call", "place one outbound survey call through the trunk")):
+        p = sub.add_parser(name, help=help_text)
+        if name == "call":
+            p.add_argument("number", help="number to dial (E.164) or a full sip: URI")
+            p.add_argument("--customer", help="customer id in the store (name, topic)")
+            p.add_argument("--proxy", help="trunk / outbound proxy URI (overrides the config file)")
+        p.add_argument("--listen", type=_host_port, help="HOST:PORT for SIP (UDP and TCP)")
+        p.add_argument("--db", type=Path, default=Path("var/encuestador.db"))
+        p.add_argument("--config", type=Path, help="YAML settings (trunk, transfer_uri, TLS, recordings…)")
+        p.add_argument("--transfer-uri", help="human queue for blind transfers, e.g. sip:asesores@pbx")
+        p.add_argument("--recordings", type=Path, help="directory for call recordings")
+        p.add_argument("--company")
+        _add_engine_options(p)
+        p.set_defaults(func=cmd_serve if name == "serve" else cmd_call)
 
     p = sub.add_parser("calls", help="stored calls with their answers")
     p.add_argument("--db", type=Path, required=True)

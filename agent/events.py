@@ -98,3 +98,21 @@ class Hangup(Event):
 @dataclass(frozen=True)
 class TicketOpened(Event):
     reason: str
+
+
+class JsonLinesLog:
+    """An event sink that appends each event to a JSON-lines file as it happens."""
+
+    def __init__(self, path) -> None:
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def handle(self, event: Event) -> None:
+        self._file.write(event.to_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

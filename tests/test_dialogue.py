@@ -144,6 +144,15 @@ def test_keypad_nine_asks_for_a_person_and_unknown_key_reprompts(script):
     assert isinstance(ev[-1], Transfer)
 
 
+def test_any_key_skips_the_open_feedback(script):
+    d, _ = new(script)
+    for key in "152":
+        d.on_key(key, 1)
+    assert d.awaiting.id == "feedback"
+    d.on_key("#", 2)
+    assert d.awaiting.id == "offer_human" and d.result.feedback is None
+
+
 def test_declined_callback_and_wrong_person(script):
     d, _ = new(script)
     d.on_understanding(no(), 1)

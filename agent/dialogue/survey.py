@@ -186,6 +186,8 @@ class SurveyDialogue:
         if q is None or self.finished:
             return []
         meaning = q.keys.get(digit, self.script.global_keys.get(digit))
+        if meaning is None and q.kind == "free":
+            return self._go(q.on_no_answer, now_ms)  # any key: "no comments"
         if meaning is None:
             return self._retry(now_ms, no_match=True)
         if meaning in ("repeat", "human"):

@@ -185,6 +185,9 @@ class Store:
                     "recording_path = COALESCE(?, recording_path) WHERE call_id = ?",
                     (outcome, utc_now(), duration_ms, recording_path, call_id))
 
+    def forget_recording(self, path: str) -> None:
+        self._write("UPDATE calls SET recording_path = NULL WHERE recording_path = ?", (path,))
+
     def calls(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = [dict(r) for r in self._conn.execute("SELECT * FROM calls ORDER BY started_at")]
