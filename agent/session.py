@@ -19,6 +19,7 @@ import numpy as np
 
 from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from .audio.ringbuffer import RingBuffer
+from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
 from .dialogue.survey import SurveyDialogue
 from .events import (AnswerRecorded, BargeIn, Dtmf, Event, Hangup, Heard, NoInput, PlayTune, Say,
@@ -29,6 +30,7 @@ from .speak.tunes import render_tune
 from .understand.decide import Understander
 
 PERSONAL_FIELDS = ("{nombre}", "{tema}")
+SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
 
 
 class EventSink(Protocol):
@@ -79,6 +81,9 @@ class CallSession:
         self._agent_frames: list[np.ndarray] = []
         self._caller_frames: list[np.ndarray] = []
         self._agent_scratch = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._inband = DtmfDetector()
+        self._last_key: tuple[str, int, str] | None = None  # digit, at_ms, source
         self.started = False
 
     # -- time ----------------------------------------------------------------------------------
@@ -102,6 +107,9 @@ class CallSession:
             if self.finished:
                 return
             self.dialogue.on_caller_hangup(self.now_ms)
+            if any(isinstance(e, Hangup) for e in self.events):  # hung up during the closing words
+                self.finished = True
+                return
             self._finish(Hangup(self.now_ms, self.dialogue.result.outcome or "hung_up"), notify=False)
 
     def transfer_failed(self) -> None:
@@ -127,18 +135,32 @@ class CallSession:
                 self._caller_frames.append(np.array(frame, dtype=np.int16, copy=True))
             if self.finished:
                 return
-            self._step_endpointer(frame)
+            hit = self._inband.process(frame)
+            # A key tone is not speech: the endpointer hears silence while one sounds.
+            self._step_endpointer(self._silence if self._inband.tone_present else frame)
+            if hit is not None:
+                self._key(hit.key, "inband")
             self._check_timers()
 
     def push_dtmf(self, digit: str) -> None:
+        """A key reported by the transport (RFC 4733 event or SIP INFO)."""
         with self._lock:
-            if self.finished:
-                return
-            self._log(Dtmf(self.now_ms, digit))
-            if self.dialogue.awaiting is None:
-                return
-            self._barge_in("dtmf", force=True)
-            self._apply(self.dialogue.on_key(digit, self.now_ms))
+            self._key(digit, "event")
+
+    def _key(self, digit: str, source: str) -> None:
+        if self.finished:
+            return
+        last = self._last_key
+        self._last_key = (digit, self.now_ms, source)
+        if last and last[0] == digit and last[2] != source and self.now_ms - last[1] <= SAME_KEY_WINDOW_MS:
+            return
+        if self._endpointer.in_speech:
+            self._endpointer.reset()  # whatever was being said is superseded by the key
+        self._log(Dtmf(self.now_ms, digit))
+        if self.dialogue.awaiting is None:
+            return
+        self._barge_in("dtmf", force=True)
+        self._apply(self.dialogue.on_key(digit, self.now_ms))
 
     # -- internals -----------------------------------------------------------------------------
     def _log(self, event: Event) -> None:

@@ -24,7 +24,6 @@ import pjsua2 as pj
 
 from encuestador.audio import FRAME_SAMPLES, SAMPLE_RATE
 from encuestador.audio.ringbuffer import RingBuffer
-from encuestador.audio.tones import DtmfDetector
 from encuestador.dialogue.survey import CustomerContext
 from encuestador.events import Hangup, JsonLinesLog, Transfer
 from encuestador.runtime import Runtime
@@ -73,11 +72,8 @@ class CallWorker(threading.Thread):
         self.on_action = on_action
         self.digits: "queue.Queue[str]" = queue.Queue()
         self.stop = threading.Event()
-        self._inband = DtmfDetector()
-        self._last_rfc_digit_at = -1.0
 
     def key(self, digit: str) -> None:
-        self._last_rfc_digit_at = time.monotonic()
         self.digits.put(digit)
 
     def run(self) -> None:
@@ -92,10 +88,7 @@ class CallWorker(threading.Thread):
                     busy = True
                 while len(self.inbound) >= FRAME_SAMPLES and not self.stop.is_set():
                     self.inbound.read_into(frame)
-                    hit = self._inband.process(frame)
-                    session.push_audio(frame)
-                    if hit and time.monotonic() - self._last_rfc_digit_at > 0.5:
-                        session.push_dtmf(hit.key)  # in-band tone: only when no RFC 4733 event came
+                    session.push_audio(frame)  # the session also finds in-band key tones
                     busy = True
                 while not session.actions.empty():
                     self.on_action(self.state, session.actions.get_nowait())
@@ -212,6 +205,8 @@ class SipAgent:
         host = trunk.domain or (trunk.registrar or "").replace("sip:", "") or \
             f"{self.config.listen_host}:{self.config.listen_port}"
         acfg.idUri = f"sip:{user}@{host}"
+        # RTP on the same address as SIP, so the SDP never advertises another interface.
+        acfg.mediaConfig.transportConfig.boundAddress = self.config.listen_host
         if trunk.registrar:
             acfg.regConfig.registrarUri = trunk.registrar
             acfg.regConfig.registerOnAdd = True
@@ -474,6 +469,8 @@ class SipAgent:
 
     @staticmethod
     def _rtp_packets(call: AgentCall) -> int | None:
+        if call.state is None or call.state.port is None or not call.hasMedia():
+            return None
         try:
             return int(call.getStreamStat(0).rtcp.rxStat.pkt)
         except pj.Error:

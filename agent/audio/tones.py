@@ -59,6 +59,7 @@ class DtmfDetector:
         self._run = 0
         self._reported = False
         self._elapsed_ms = 0
+        self.tone_present = False  # whether the last block held a key tone
 
     def _classify(self, block: np.ndarray) -> str | None:
         x = block.astype(np.float64) / 32768.0
@@ -86,6 +87,7 @@ class DtmfDetector:
         """Feed one block of ``block`` samples; returns a hit when a key is first confirmed."""
         self._elapsed_ms += self.block_ms
         key = self._classify(frame)
+        self.tone_present = key is not None
         if key is None:
             self._candidate, self._run, self._reported = None, 0, False
             return None

@@ -1,0 +1,139 @@
+"""Real SIP peers for the tests: ``encuestador serve`` / ``encuestador call`` as subprocesses, and SIPp
+(Debian ``sip-tester``) scenarios rendered from the templates in ``tests/sipp/``. Loopback only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rtp_pcap import pcmu_stream, rfc4733_press
+
+SIPP_DIR = Path(__file__).with_name("sipp")
+GAP_MS = 2500  # between key presses: the agent answers each before the next (type-ahead)
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port))
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port + 2))  # SIPp media port pairs
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+def template(name: str, **values) -> str:
+    return string.Template((SIPP_DIR / name).read_text()).substitute(**values)
+
+
+class Server:
+    """``encuestador serve`` on a free port, with its own database and recordings."""
+
+    def __init__(self, tmp: Path, whisper_dir: Path, config: dict | None = None) -> None:
+        import yaml
+
+        self.port = free_port()
+        self.db = tmp / "calls.db"
+        self.recordings = tmp / "recordings"
+        config_path = tmp / "serve.yaml"
+        config_path.write_text(yaml.safe_dump({"recordings_dir": str(self.recordings), **(config or {})}))
+        self.log_path = tmp / "serve.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "encuestador", "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
+             "--config", str(config_path), "--whisper-model", str(whisper_dir), "--tts", "espeak"],
+            stdout=self._log, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 90
+        while "listening" not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start:\n{self.log()}")
+            time.sleep(0.1)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log().count(text) < count:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"{text!r} ×{count} not seen:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self._log.close()
+        return self.log()
+
+
+PJSUA_TELEPHONE_EVENT_PT = 121  # what pjsua 2.15 offers for telephone-event/8000
+
+
+def key_presses(tmp: Path, keys: str, mode: str = "rfc4733", first_ms: int = 2000, payload_type: int = 101) -> str:
+    """Scenario lines pressing ``keys`` one after another (RFC 4733, SIP INFO or in-band tones)."""
+    from encuestador.audio.tones import dtmf_tone
+    import numpy as np
+
+    lines = []
+    for i, key in enumerate(keys):
+        pause = first_ms if i == 0 else GAP_MS
+        if mode == "info":
+            lines.append(template("info_press.xml", pause_ms=pause, cseq=10 + i, key=key))
+            continue
+        pcap = tmp / f"press{i}_{key}.pcap"
+        if mode == "rfc4733":
+            rfc4733_press(pcap, key, i, payload_type=payload_type)
+        else:  # in-band: the tones inside PCMU audio
+            tone = np.concatenate([dtmf_tone(key, 100, rate=8000), np.zeros(400, np.float32)])
+            pcmu_stream(pcap, tone, i)
+        lines.append(f'  <pause milliseconds="{pause}"/>\n'
+                     f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+    return "\n".join(lines)
+
+
+def caller_scenario(tmp: Path, keys: str, mode: str = "rfc4733", hold_ms: int = 2500) -> Path:
+    telephone_event = "a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15" if mode == "rfc4733" else ""
+    text = template("uac_keys.xml", payload_types="0 101" if mode == "rfc4733" else "0",
+                    telephone_event=telephone_event, presses=key_presses(tmp, keys, mode), hold_ms=hold_ms)
+    path = tmp / f"uac_{mode}_{keys}.xml"
+    path.write_text(text)
+    return path
+
+
+def callers_csv(tmp: Path, rows: list[tuple[str, str]]) -> Path:
+    path = tmp / "callers.csv"
+    path.write_text("SEQUENTIAL\n" + "".join(f"{phone};{customer};\n" for phone, customer in rows))
+    return path
+
+
+def sipp(args: list[str], timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    """Run SIPp in the scenario's folder (its error log lands there) and fail with what it said."""
+    workdir = Path(args[args.index("-sf") + 1]).parent
+    proc = subprocess.run(["sipp", *args, "-nostdin", "-trace_err", "-timeout", f"{int(timeout)}s", "-timeout_error"],
+                          capture_output=True, text=True, timeout=timeout + 30, cwd=workdir)
+    if check and proc.returncode != 0:
+        errors = "".join(p.read_text(errors="replace")[-2000:] for p in workdir.glob("*errors.log"))
+        raise AssertionError(f"sipp exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n{errors}")
+    return proc
+
+
+def call_server(server: Server, scenario: Path, csv: Path, calls: int = 1, rate: int = 1, timeout: float = 120,
+                check: bool = True) -> subprocess.CompletedProcess:
+    media = free_port()
+    return sipp([f"127.0.0.1:{server.port}", "-sf", str(scenario), "-inf", str(csv), "-m", str(calls),
+                 "-l", str(calls), "-r", str(rate), "-i", "127.0.0.1", "-p", str(free_port()),
+                 "-mi", "127.0.0.1", "-mp", str(media)], timeout=timeout, check=check)

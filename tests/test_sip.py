@@ -1,0 +1,205 @@
+"""Real phone calls: the pjsua2 agent (``encuestador serve`` / ``call``) against SIPp on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sip_harness import PJSUA_TELEPHONE_EVENT_PT, Server, call_server, caller_scenario, callers_csv, free_port, key_presses, sipp, template
+
+pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) is not installed")
+
+
+def rows(db, sql="SELECT call_id, customer_id, phone, consent, score, resolved, outcome, recording_path FROM calls"):
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute(sql)]
+
+
+@pytest.fixture
+def server(tmp_path, whisper_dir):
+    servers = []
+
+    def start(**config):
+        s = Server(tmp_path, whisper_dir, config)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        log = s.stop()
+        assert s.proc.returncode == 0, log[-3000:]
+        assert "stopped; live calls: 0" in log
+
+
+@pytest.mark.parametrize("mode", ["rfc4733", "info", "inband"])
+def test_keypad_answers_are_stored(server, tmp_path, mode):
+    from encuestador.store import Store
+
+    srv = server()
+    store = Store(srv.db)
+    store.upsert_customer("C-1", "Ana López", "+525512345678", topic="su internet")
+    store.close()
+    call_server(srv, caller_scenario(tmp_path, "142", mode), callers_csv(tmp_path, [("+525512345678", "C-1")]))
+    srv.wait_for("ended:")
+    [call] = rows(srv.db)
+    assert (call["consent"], call["score"], call["resolved"]) == (1, 4, 0), srv.log()[-2000:]
+    assert call["customer_id"] == "C-1" and call["outcome"] == "hung_up"  # BYE mid-survey keeps every answer
+    log = (srv.recordings.glob("*/*.jsonl")).__next__().read_text()
+    assert "Buenos días, Ana López" in log or "Buenas tardes, Ana López" in log or "Buenas noches, Ana López" in log
+    from encuestador.audio.wavio import read_wav
+
+    audio, rate = read_wav(call["recording_path"], rate=None)
+    assert rate == 16000 and len(audio) > 16000 * 5
+
+
+def test_speaking_caller_is_understood(server, tmp_path, wavs):
+    """The caller's voice streamed as PCMU RTP (SIPp rtp_stream): barge-in, VAD, ASR, dialogue."""
+    from encuestador.audio import g711
+    from encuestador.audio.wavio import read_wav
+    import numpy as np
+
+    srv = server()
+    presses = []
+    for i, name in enumerate(("si", "cuatro")):
+        audio, _ = read_wav(wavs[name], rate=8000)
+        ul = tmp_path / f"{name}.ul"
+        ul.write_bytes(g711.mulaw_encode(np.clip(audio * 32767, -32768, 32767).astype(np.int16)).tobytes())
+        presses.append(f'  <pause milliseconds="{3000 if i == 0 else 6000}"/>\n'
+                       f'  <nop><action><exec rtp_stream="{ul},1,0"/></action></nop>')
+    scenario = tmp_path / "uac_speech.xml"
+    scenario.write_text(template("uac_keys.xml", payload_types="0", telephone_event="", presses="\n".join(presses),
+                                 hold_ms=5000))
+    call_server(srv, scenario, callers_csv(tmp_path, [("+525511112222", "")]))
+    srv.wait_for("ended:")
+    [call] = rows(srv.db)
+    assert (call["consent"], call["score"]) == (1, 4), srv.log()[-3000:]
+
+
+def _outbound(tmp_path, srv_config: dict, keys: str, ending: str, whisper_dir) -> tuple[subprocess.CompletedProcess, subprocess.Popen, str]:
+    """``encuestador call`` to a SIPp UAS (the customer's phone behind the trunk)."""
+    import yaml
+
+    uas_port, media = free_port(), free_port()
+    scenario = tmp_path / "uas.xml"
+    scenario.write_text(template("uas_survey.xml", te_pt=PJSUA_TELEPHONE_EVENT_PT, ending=ending,
+                                 presses=key_presses(tmp_path, keys, payload_type=PJSUA_TELEPHONE_EVENT_PT)))
+    uas = subprocess.Popen(["sipp", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1", "-p", str(uas_port),
+                            "-mi", "127.0.0.1", "-mp", str(media), "-nostdin", "-trace_err", "-timeout", "120s",
+                            "-timeout_error"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    config = tmp_path / "call.yaml"
+    config.write_text(yaml.safe_dump({"recordings_dir": str(tmp_path / "rec"),
+                                      "trunk": {"proxy": f"sip:127.0.0.1:{uas_port}", "caller_id": "+525550001111"},
+                                      **srv_config}))
+    from encuestador.store import Store
+
+    db = tmp_path / "out.db"
+    Store(db).upsert_customer("C-9", "Luis Pérez", "+525533334444")
+    call = subprocess.run([sys.executable, "-m", "encuestador", "call", "+525533334444", "--customer", "C-9",
+                           "--listen", f"127.0.0.1:{free_port()}", "--db", str(db), "--config", str(config),
+                           "--whisper-model", str(whisper_dir), "--tts", "espeak"],
+                          capture_output=True, text=True, timeout=180)
+    uas_out, _ = uas.communicate(timeout=60)
+    return call, uas, uas_out
+
+
+def test_outbound_call_completes(tmp_path, whisper_dir):
+    call, uas, uas_out = _outbound(tmp_path, {}, "151#", template("uas_end_bye.xml"), whisper_dir)
+    assert call.returncode == 0, call.stdout[-3000:] + call.stderr[-3000:]
+    assert uas.returncode == 0, uas_out[-3000:]
+    import json
+
+    summary = json.loads(call.stdout.strip().splitlines()[-1])
+    assert (summary["consent"], summary["score"], summary["resolved"], summary["outcome"]) == (1, 5, 1, "completed")
+
+
+def test_low_score_transfers_by_refer(tmp_path, whisper_dir):
+    ending = template("uas_end_refer.xml", refer_status="202 Accepted", after_refer=template("uas_notify_ok.xml"))
+    call, uas, uas_out = _outbound(tmp_path, {"transfer_uri": "sip:asesores@127.0.0.1"}, "112#1", ending, whisper_dir)
+    assert uas.returncode == 0, uas_out[-3000:] + call.stdout[-3000:]
+    import json
+
+    summary = json.loads(call.stdout.strip().splitlines()[-1])
+    assert (summary["score"], summary["outcome"]) == (1, "transferred"), call.stdout[-2000:]
+    assert "transferred to sip:asesores@127.0.0.1" in call.stdout
+
+
+def test_refused_transfer_opens_a_ticket(tmp_path, whisper_dir):
+    ending = template("uas_end_refer.xml", refer_status="403 Forbidden", after_refer="")
+    call, uas, uas_out = _outbound(tmp_path, {"transfer_uri": "sip:asesores@127.0.0.1"}, "112#1", ending, whisper_dir)
+    assert uas.returncode == 0, uas_out[-3000:] + call.stdout[-3000:]
+    conn = sqlite3.connect(tmp_path / "out.db")
+    outcome, ticket, transferred = conn.execute("SELECT outcome, ticket, transferred FROM calls").fetchone()
+    assert (outcome, ticket, transferred) == ("transfer_failed", 1, 0), call.stdout[-2000:]
+    assert conn.execute("SELECT reason FROM tickets").fetchone()[0].startswith("transfer failed")
+
+
+def test_ten_concurrent_calls(server, tmp_path):
+    srv = server()
+    csv = callers_csv(tmp_path, [(f"+52551000{i:04d}", f"C-{i}") for i in range(10)])
+    call_server(srv, caller_scenario(tmp_path, "152"), csv, calls=10, rate=10, timeout=120)
+    srv.wait_for("ended:", count=10, timeout=60)
+    calls = rows(srv.db)
+    assert len(calls) == 10
+    assert all((c["consent"], c["score"], c["resolved"]) == (1, 5, 0) for c in calls), calls
+    assert srv.log().rstrip().endswith("live calls: 0") or "live calls: 0" in srv.log().splitlines()[-1]
+
+
+HOSTILE = [
+    b"\x00\xff" * 200,
+    b"INVITE sip:x SIP/2.0\r\n\r\n",
+    b"INVITE sip:encuesta@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bK1\r\n"
+    b"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: evil\r\nCSeq: x INVITE\r\nContent-Length: 99999\r\n\r\nv=0",
+    b"OPTIONS sip:encuesta@127.0.0.1 SIP/2.0\r\n" + b"X-Long: " + b"A" * 60000 + b"\r\n\r\n",
+    "BYE sip:ñ@127.0.0.1 SIP/2.0\r\nCall-ID: \udcff\r\n\r\n".encode("utf-8", "surrogateescape"),
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKnone\r\nCSeq: 1 INVITE\r\n\r\n",
+]
+
+
+def test_hostile_messages_do_not_disturb_a_call(server, tmp_path):
+    import threading
+
+    srv = server()
+    done = {}
+
+    def place():
+        done["proc"] = call_server(srv, caller_scenario(tmp_path, "131"), callers_csv(tmp_path, [("+525544445555", "")]))
+
+    caller = threading.Thread(target=place)
+    caller.start()
+    srv.wait_for("live calls: 1")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        for _ in range(20):
+            for message in HOSTILE:
+                udp.sendto(message[:65000], ("127.0.0.1", srv.port))
+    for message in HOSTILE[1:4]:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=2) as tcp:
+            tcp.sendall(message)
+    caller.join(timeout=120)
+    srv.wait_for("ended:")
+    [call] = rows(srv.db)
+    assert (call["consent"], call["score"], call["resolved"]) == (1, 3, 1)
+    assert srv.proc.poll() is None
+
+
+def test_silent_line_is_hung_up_after_rtp_timeout(server, tmp_path):
+    srv = server(rtp_timeout_s=3)
+    scenario = tmp_path / "uac_mute.xml"
+    scenario.write_text(template("uac_keys.xml", payload_types="0", telephone_event="", presses="",
+                                 hold_ms=60000).replace(
+        '<pause milliseconds="60000"/>', '<recv request="BYE"/>\n  <send><![CDATA[\n      SIP/2.0 200 OK\n'
+        '      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n'
+        '      Content-Length: 0\n    ]]></send>\n  <pause milliseconds="500"/>', 1))
+    text = scenario.read_text()
+    bye_at = text.index("<send retrans=\"500\">\n    <![CDATA[\n      BYE")
+    scenario.write_text(text[:bye_at] + "</scenario>\n")
+    call_server(srv, scenario, callers_csv(tmp_path, [("+525566667777", "")]), timeout=60)
+    srv.wait_for("ended:")
+    assert rows(srv.db)[0]["outcome"] == "rtp_timeout"
