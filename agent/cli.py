@@ -194,6 +194,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    if args.workers > 1:
+        from .sip.cluster import run_cluster
+
+        host, port = args.listen or ("127.0.0.1", 5060)
+        passthrough = _worker_args(args)
+        return run_cluster(passthrough, host, port, args.workers, Path(args.db).parent / "kamailio")
     agent, _, _ = _sip_setup(args, 5060)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -204,6 +210,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         agent.shutdown()
         print("stopped; live calls: 0", flush=True)
     return 0
+
+
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    """The options a supervisor passes on to each of its workers."""
+    out = ["--db", str(args.db)]
+    for flag, value in (("--config", args.config), ("--transfer-uri", args.transfer_uri),
+                        ("--recordings", args.recordings), ("--company", args.company), ("--asr", args.asr),
+                        ("--tts", args.tts), ("--vosk-model", args.vosk_model),
+                        ("--whisper-model", args.whisper_model), ("--piper-voice", args.piper_voice)):
+        if value is not None:
+            out += [flag, str(value)]
+    return out
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -281,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--transfer-uri", help="human queue for blind transfers, e.g. sip:asesores@pbx")
         p.add_argument("--recordings", type=Path, help="directory for call recordings")
         p.add_argument("--company")
+        if name == "serve":
+            p.add_argument("--workers", type=int, default=1,
+                           help="worker processes behind a Kamailio dispatcher (each pjsua2 endpoint takes ≤ 4 calls)")
         _add_engine_options(p)
         p.set_defaults(func=cmd_serve if name == "serve" else cmd_call)
 

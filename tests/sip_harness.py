@@ -18,20 +18,23 @@ SIPP_DIR = Path(__file__).with_name("sipp")
 GAP_MS = 2500  # between key presses: the agent answers each before the next (type-ahead)
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port + 2))  # SIPp media port pairs
-                return port
-            except OSError:
-                continue
+def free_port(span: int = 1) -> int:
+    """A port on 127.0.0.1 such that it and the next ``span`` ports (and +2 for SIPp's media pair)
+    are free for both UDP and TCP."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + span + 2 > 65535:
+            continue
+        try:
+            for port in range(base, base + span + 2):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    with socket.socket(socket.AF_INET, kind) as s:
+                        s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
     raise RuntimeError("no free port")
 
 
@@ -42,10 +45,10 @@ def template(name: str, **values) -> str:
 class Server:
     """``encuestador serve`` on a free port, with its own database and recordings."""
 
-    def __init__(self, tmp: Path, whisper_dir: Path, config: dict | None = None) -> None:
+    def __init__(self, tmp: Path, whisper_dir: Path, config: dict | None = None, workers: int = 1) -> None:
         import yaml
 
-        self.port = free_port()
+        self.port = free_port(span=workers)
         self.db = tmp / "calls.db"
         self.recordings = tmp / "recordings"
         config_path = tmp / "serve.yaml"
@@ -54,7 +57,8 @@ class Server:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "encuestador", "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-             "--config", str(config_path), "--whisper-model", str(whisper_dir), "--tts", "espeak"],
+             "--config", str(config_path), "--whisper-model", str(whisper_dir), "--tts", "espeak",
+             "--workers", str(workers)],
             stdout=self._log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 90
         while "listening" not in self.log():

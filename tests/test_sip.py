@@ -26,8 +26,8 @@ def rows(db, sql="SELECT call_id, customer_id, phone, consent, score, resolved, 
 def server(tmp_path, whisper_dir):
     servers = []
 
-    def start(**config):
-        s = Server(tmp_path, whisper_dir, config)
+    def start(workers=1, **config):
+        s = Server(tmp_path, whisper_dir, config, workers)
         servers.append(s)
         return s
 
@@ -141,15 +141,26 @@ def test_refused_transfer_opens_a_ticket(tmp_path, whisper_dir):
     assert conn.execute("SELECT reason FROM tickets").fetchone()[0].startswith("transfer failed")
 
 
-def test_ten_concurrent_calls(server, tmp_path):
+def test_one_endpoint_takes_four_calls_and_says_busy_beyond(server, tmp_path):
+    """This pjsua2 wheel is built with PJSUA_MAX_CALLS = 4: a fifth call gets 486, cleanly."""
     srv = server()
+    csv = callers_csv(tmp_path, [(f"+52552000{i:04d}", "") for i in range(5)])
+    proc = call_server(srv, caller_scenario(tmp_path, "152"), csv, calls=5, rate=20, check=False)
+    assert "486 Busy Here" in "".join(p.read_text() for p in tmp_path.glob("*errors.log")), proc.stdout[-1500:]
+    srv.wait_for("ended:", count=4, timeout=60)
+    assert sum(1 for c in rows(srv.db) if c["score"] == 5) == 4
+
+
+def test_ten_concurrent_calls_over_three_workers(server, tmp_path):
+    srv = server(workers=3)
     csv = callers_csv(tmp_path, [(f"+52551000{i:04d}", f"C-{i}") for i in range(10)])
     call_server(srv, caller_scenario(tmp_path, "152"), csv, calls=10, rate=10, timeout=120)
     srv.wait_for("ended:", count=10, timeout=60)
     calls = rows(srv.db)
     assert len(calls) == 10
     assert all((c["consent"], c["score"], c["resolved"]) == (1, 5, 0) for c in calls), calls
-    assert srv.log().rstrip().endswith("live calls: 0") or "live calls: 0" in srv.log().splitlines()[-1]
+    assert {c["customer_id"] for c in calls} == {f"C-{i}" for i in range(10)}
+    assert srv.log().count("listening on 127.0.0.1:") == 4  # three workers and the front
 
 
 HOSTILE = [

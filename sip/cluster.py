@@ -1,0 +1,91 @@
+"""``encuestador serve --workers N``: N worker processes behind a Kamailio dispatcher on one machine.
+
+The supervisor starts each worker (``encuestador serve`` on its own port), then Kamailio on the
+public port with a generated configuration, relays their output with a prefix, and on SIGTERM stops
+Kamailio first (no new calls) and then the workers (each hangs up and stores its calls).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
+KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules/", "/usr/lib/kamailio/modules/")
+
+
+def write_kamailio_config(directory: Path, host: str, port: int, worker_ports: list[int]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    dispatcher_list = directory / "dispatcher.list"
+    dispatcher_list.write_text("".join(f"1 sip:{host}:{p}\n" for p in worker_ports))
+    modules = next((m for m in KAMAILIO_MODULES if Path(m, "dispatcher.so").exists()), KAMAILIO_MODULES[0])
+    config = directory / "kamailio.cfg"
+    config.write_text(string.Template(TEMPLATE.read_text()).substitute(
+        host=host, port=port, modules=modules, dispatcher_list=dispatcher_list))
+    return config
+
+
+def _relay(prefix: str, stream, lock: threading.Lock, seen: list[str]) -> None:
+    for line in stream:
+        with lock:
+            seen.append(line)
+            sys.stdout.write(f"{prefix} {line}")
+            sys.stdout.flush()
+
+
+def run_cluster(worker_args: list[str], host: str, port: int, workers: int, state_dir: Path) -> int:
+    kamailio = shutil.which("kamailio") or "/usr/sbin/kamailio"
+    if not Path(kamailio).exists():
+        print("error: --workers needs Kamailio (Debian package 'kamailio') as the front dispatcher", file=sys.stderr)
+        return 2
+    worker_ports = [port + 1 + i for i in range(workers)]
+    lock = threading.Lock()
+    procs: list[subprocess.Popen] = []
+    outputs: list[list[str]] = []
+    for i, worker_port in enumerate(worker_ports):
+        proc = subprocess.Popen([sys.executable, "-m", "encuestador", "serve", "--listen", f"{host}:{worker_port}",
+                                 *worker_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen: list[str] = []
+        threading.Thread(target=_relay, args=(f"[w{i + 1}]", proc.stdout, lock, seen), daemon=True).start()
+        procs.append(proc)
+        outputs.append(seen)
+    deadline = time.monotonic() + 120
+    while not all(any("listening" in line for line in seen) for seen in outputs):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            for p in procs:
+                p.terminate()
+            print("error: a worker did not start", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    config = write_kamailio_config(state_dir, host, port, worker_ports)
+    front = subprocess.Popen([kamailio, "-DD", "-E", "-f", str(config), "-P", str(state_dir / "kamailio.pid"),
+                              "-Y", str(state_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    threading.Thread(target=_relay, args=("[kamailio]", front.stdout, lock, []), daemon=True).start()
+    time.sleep(0.5)
+    if front.poll() is not None:
+        for p in procs:
+            p.terminate()
+        print("error: kamailio did not start", file=sys.stderr)
+        return 1
+    print(f"encuestador listening on {host}:{port} (Kamailio dispatcher → {workers} workers on "
+          f"{', '.join(map(str, worker_ports))})", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set() and front.poll() is None and all(p.poll() is None for p in procs):
+        stop.wait(0.5)
+    front.terminate()
+    front.wait(timeout=10)
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    codes = [p.wait(timeout=60) for p in procs]
+    time.sleep(0.2)
+    print("stopped; live calls: 0" if all(c == 0 for c in codes) else f"stopped; worker exit codes {codes}", flush=True)
+    return 0 if all(c == 0 for c in codes) else 1
