@@ -1,0 +1,186 @@
+"""Turn latency through ``CallSession`` with the real models, ASR and TTS speed, and how many calls
+one machine carries before spoken answers get slow."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import threading
+import time
+
+import numpy as np
+
+from encuestador.audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+from encuestador.audio.phoneline import phone_line
+from encuestador.dialogue.survey import CustomerContext
+from encuestador.listen.asr import Hints
+from encuestador.speak.tts import EspeakSynthesizer
+
+# Answers to closed questions, spoken by several espeak-ng voices through a phone line.
+CLOSED = [("consent", "sí"), ("consent", "no"), ("score", "cuatro"), ("score", "cinco"), ("score", "dos"),
+          ("resolved", "no, sigue igual"), ("resolved", "sí")]
+VOICES = [("es-419", 150, 50), ("es-419+f3", 150, 60), ("es-419+m3", 140, 40), ("es", 150, 50)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def answers(quick: bool) -> list[tuple[str, np.ndarray]]:
+    voices = VOICES[:2] if quick else VOICES
+    out = []
+    for i, (voice, wpm, pitch) in enumerate(voices):
+        synth = EspeakSynthesizer(voice, wpm, pitch)
+        for j, (question, text) in enumerate(CLOSED):
+            audio = phone_line(synth.synthesize(text), SAMPLE_RATE, snr_db=20, seed=i * 100 + j, out_rate=SAMPLE_RATE)
+            out.append((question, audio))
+    return out
+
+
+def _to_frames(audio: np.ndarray) -> list[np.ndarray]:
+    pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
+    pad = (-len(pcm)) % FRAME_SAMPLES
+    pcm = np.concatenate([pcm, np.zeros(pad, np.int16)])
+    return [pcm[i : i + FRAME_SAMPLES] for i in range(0, len(pcm), FRAME_SAMPLES)]
+
+
+def _first_sound_ms(session) -> float:
+    """Play the agent's queued audio until it is no longer silent; ms of audio before that."""
+    out = np.zeros(FRAME_SAMPLES, np.int16)
+    for k in range(500):
+        session.pull_audio(out)
+        loud = np.nonzero(np.abs(out) > 300)[0]
+        if loud.size:
+            return k * FRAME_MS + loud[0] * 1000 / SAMPLE_RATE
+    return float("nan")
+
+
+def _waiting_session(runtime, question: str):
+    """A session whose agent has asked ``question`` and finished speaking."""
+    session = runtime.new_session(CustomerContext("Bench", name=None), record=False)
+    session.start()
+    keys = {"consent": "", "score": "1", "resolved": "15"}[question]
+    for key in keys:
+        session.push_dtmf(key)
+    silence = np.zeros(FRAME_SAMPLES, np.int16)
+    while session.playing:
+        session.pull_audio()
+    session.push_audio(silence)
+    return session
+
+
+def turn_latency(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
+    """End of the caller's speech (or key) → first non-silent agent audio, in real-time terms:
+    endpointing hang-over (audio time) + processing (wall time) + silence at the start of the reply."""
+    dtmf, spoken, processing = [], [], []
+    for question in ("consent", "score", "resolved"):
+        session = _waiting_session(runtime, question)
+        start = time.perf_counter()
+        session.push_dtmf("1")
+        dtmf.append((time.perf_counter() - start) * 1000 + _first_sound_ms(session))
+    for question, audio in clips:
+        session = _waiting_session(runtime, question)
+        frames = _to_frames(audio)
+        voiced = [i for i, f in enumerate(frames) if np.abs(f).max() > 1000]
+        last_voiced = voiced[-1] if voiced else len(frames) - 1
+        for f in frames[: last_voiced + 1]:
+            session.push_audio(f)
+        silence = np.zeros(FRAME_SAMPLES, np.int16)
+        hangover_ms, wall = 0.0, 0.0
+        events_before = len(session.events)
+        for k in range(200):
+            start = time.perf_counter()
+            session.push_audio(silence)
+            took = time.perf_counter() - start
+            hangover_ms += FRAME_MS
+            if any(e.kind == "Heard" for e in session.events[events_before:]):
+                wall = took * 1000
+                break
+        processing.append(wall)
+        spoken.append(hangover_ms + wall + _first_sound_ms(session))
+    return {"dtmf": {"p50": round(statistics.median(dtmf), 1), "p95": round(percentile(dtmf, 0.95), 1)},
+            "spoken_closed": {"p50": round(statistics.median(spoken), 1), "p95": round(percentile(spoken, 0.95), 1),
+                              "processing_p50": round(statistics.median(processing), 1),
+                              "hangover_ms": runtime.options.session.closed_endpoint.hangover_ms,
+                              "utterances": len(spoken)}}
+
+
+def asr_speed(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
+    recognizer = runtime.recognizer
+    closed_ms, closed_rtf = [], []
+    for question, audio in clips:
+        hints = runtime.understander.hints_for(runtime.script.questions[question])
+        start = time.perf_counter()
+        recognizer.recognize(audio, hints)
+        took = time.perf_counter() - start
+        closed_ms.append(took * 1000)
+        closed_rtf.append(took / (len(audio) / SAMPLE_RATE))
+    synth = EspeakSynthesizer("es-419", 150, 50)
+    free = phone_line(synth.synthesize("El técnico llegó muy tarde y nadie me avisó. Tardaron tres días en arreglarlo."),
+                      SAMPLE_RATE, snr_db=20, out_rate=SAMPLE_RATE)
+    start = time.perf_counter()
+    recognizer.recognize(free, Hints())
+    free_s = time.perf_counter() - start
+    return {recognizer.name: {"rtf": round(statistics.median(closed_rtf), 3),
+                              "latency_ms_p50": round(statistics.median(closed_ms), 1),
+                              "latency_ms_p95": round(percentile(closed_ms, 0.95), 1),
+                              "free_form_rtf": round(free_s / (len(free) / SAMPLE_RATE), 3)}}
+
+
+def tts_speed(runtime) -> dict:
+    synth = runtime.synthesizer
+    text = "Buenos días, Ana López. Le llamamos de Telecom del Norte para conocer su opinión."
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        audio = synth.synthesize(text)
+        runs.append((time.perf_counter() - start, len(audio) / SAMPLE_RATE))
+    took, seconds = sorted(runs)[1]
+    cached = runtime.prompts
+    fixed = runtime.fixed_prompt_texts()[0]
+    cached.get(fixed)
+    start = time.perf_counter()
+    cached.get(fixed)
+    return {synth.name: {"rtf": round(took / seconds, 3), "first_audio_ms": round(took * 1000, 1),
+                         "cached_prompt_ms": round((time.perf_counter() - start) * 1000, 3)}}
+
+
+def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bool) -> dict:
+    """K calls answering closed questions at the pace of the survey (one answer every ~10 s per call,
+    random arrivals) share this process's recogniser. Largest K whose spoken-answer p95 (hang-over +
+    waiting + recognition) stays ≤ 1.5 s."""
+    hangover = runtime.options.session.closed_endpoint.hangover_ms
+    duration = 5.0 if quick else 40.0
+    result = {}
+    best = 0
+    for k in (1, 2, 4, 8) if quick else (1, 2, 4, 6, 8, 12, 16):
+        latencies: list[float] = []
+        lock = threading.Lock()
+        stop_at = time.monotonic() + duration
+
+        def caller(seed: int) -> None:
+            rng = random.Random(seed)
+            while True:
+                time.sleep(rng.expovariate(1 / 10.0))
+                if time.monotonic() > stop_at:
+                    return
+                question, audio = clips[rng.randrange(len(clips))]
+                start = time.perf_counter()
+                runtime.understander.understand(audio, runtime.script.questions[question])
+                with lock:
+                    latencies.append(hangover + (time.perf_counter() - start) * 1000)
+
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(k)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if not latencies:
+            continue
+        p95 = percentile(latencies, 0.95)
+        result[str(k)] = {"p50": round(statistics.median(latencies), 1), "p95": round(p95, 1), "answers": len(latencies)}
+        if p95 > 1500:
+            break
+        best = k
+    return {"max_concurrent_calls": best, "by_calls": result, "seconds_per_step": duration}
