@@ -214,3 +214,37 @@ def test_silent_line_is_hung_up_after_rtp_timeout(server, tmp_path):
     call_server(srv, scenario, callers_csv(tmp_path, [("+525566667777", "")]), timeout=60)
     srv.wait_for("ended:")
     assert rows(srv.db)[0]["outcome"] == "rtp_timeout"
+
+
+def test_registers_to_the_trunk_with_digest_auth(server, tmp_path):
+    registrar_port = free_port()
+    scenario = tmp_path / "registrar.xml"
+    scenario.write_text(template("registrar.xml"))
+    registrar = subprocess.Popen(["sipp", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1", "-p", str(registrar_port),
+                                  "-nostdin", "-trace_err", "-timeout", "30s", "-timeout_error"],
+                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.3)
+    srv = server(trunk={"registrar": f"sip:127.0.0.1:{registrar_port}", "username": "encuestador",
+                        "password": "s3creto", "realm": "trunk.example.mx"})
+    out, _ = registrar.communicate(timeout=40)
+    assert registrar.returncode == 0, out[-2000:]
+    srv.wait_for("registration: 200")
+
+
+def test_tls_listener_when_certificates_are_configured(server, tmp_path):
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    tls_port = free_port()
+    srv = server(tls_port=tls_port, tls_cert=str(cert), tls_key=str(key))
+    assert f"TLS :{tls_port}" in srv.log()
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"OPTIONS sip:encuesta@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:1;branch=z9hG4bKtls1\r\n"
+                        b"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:encuesta@127.0.0.1>\r\nCall-ID: tls-probe\r\n"
+                        b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+            assert tls.recv(4096).startswith(b"SIP/2.0 ")
