@@ -11,8 +11,8 @@ import numpy as np
 from .dialogue.script import SurveyScript
 from .dialogue.survey import CustomerContext, SurveyDialogue
 from .listen.asr import Hints, Recognizer, Transcript, VoskRecognizer, WhisperRecognizer
-from .models.registry import MissingModelError, installed_path, load_manifest, models_home, resolve
-from .session import PERSONAL_FIELDS, CallSession, EventSink, SessionConfig
+from .models.registry import MissingModelError, load_manifest, models_home, resolve
+from .session import PERSONAL_FIELDS, CallSession, EventSink, SessionConfig, render_tunes
 from .speak.cache import PromptCache
 from .speak.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer
 from .understand.decide import Understander
@@ -98,6 +98,7 @@ class Runtime:
         cache_dir = self.options.cache_dir or models_home().parent / "cache" / "prompts"
         self.prompts = PromptCache(self.synthesizer, cache_dir)
         self.understander = Understander(self.recognizer, self.script)
+        self.tunes = render_tunes(self.script)
 
     def fixed_prompt_texts(self) -> list[str]:
         """Every prompt that does not name the customer, as it will be spoken (all salutations)."""
@@ -118,4 +119,4 @@ class Runtime:
     def new_session(self, customer: CustomerContext, sinks: list[EventSink] | None = None,
                     record: bool = True) -> CallSession:
         dialogue = SurveyDialogue(self.script, customer, transfer_enabled=self.options.transfer_enabled)
-        return CallSession(dialogue, self.understander, self.prompts, self.options.session, sinks, record)
+        return CallSession(dialogue, self.understander, self.prompts, self.options.session, sinks, record, self.tunes)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -22,8 +22,8 @@ from .audio.ringbuffer import RingBuffer
 from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
 from .dialogue.survey import SurveyDialogue
-from .events import (AnswerRecorded, BargeIn, Dtmf, Event, Hangup, Heard, NoInput, PlayTune, Say,
-                     SpeechEnded, SpeechStarted, TicketOpened, Transfer)
+from .events import (BargeIn, Dtmf, Event, Hangup, Heard, NoInput, PlayTune, Say,
+                     SpeechEnded, SpeechStarted, Transfer)
 from .listen.vad import Endpoint, EndpointConfig, Endpointer
 from .speak.cache import PromptCache
 from .speak.tunes import render_tune
@@ -31,6 +31,11 @@ from .understand.decide import Understander
 
 PERSONAL_FIELDS = ("{nombre}", "{tema}")
 SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
+
+
+def render_tunes(script) -> dict[str, np.ndarray]:
+    """The survey's closing tunes as int16 audio (rendered once per process by the runtime)."""
+    return {name: to_int16(render_tune(notes)) for name, notes in script.tunes.items()}
 
 
 class EventSink(Protocol):
@@ -58,7 +63,7 @@ class _Segment:
 class CallSession:
     def __init__(self, dialogue: SurveyDialogue, understander: Understander, prompts: PromptCache,
                  config: SessionConfig | None = None, sinks: list[EventSink] | None = None,
-                 record: bool = True, clock_ms: Callable[[], int] | None = None) -> None:
+                 record: bool = True, tunes: dict[str, np.ndarray] | None = None) -> None:
         self.dialogue = dialogue
         self.understander = understander
         self.prompts = prompts
@@ -74,7 +79,7 @@ class CallSession:
         self._frames_in = 0
         self._no_input_deadline: int | None = None
         self._pending_end: Event | None = None   # Hangup/Transfer waiting for the prompt to finish
-        self._tunes = {name: to_int16(render_tune(notes)) for name, notes in dialogue.script.tunes.items()}
+        self._tunes = tunes if tunes is not None else render_tunes(dialogue.script)
         self._lock = threading.Lock()
         self.finished = False
         self.record = record

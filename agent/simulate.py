@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import FRAME_SAMPLES, SAMPLE_RATE
+from .audio import FRAME_SAMPLES
 from .dialogue.survey import CustomerContext, SurveyResult
 from .events import Event, Heard, Say
 from .runtime import Runtime

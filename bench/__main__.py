@@ -7,11 +7,9 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 
 RESULTS = Path(__file__).with_name("results")
 

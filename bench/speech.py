@@ -89,7 +89,7 @@ def turn_latency(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
         silence = np.zeros(FRAME_SAMPLES, np.int16)
         hangover_ms, wall = 0.0, 0.0
         events_before = len(session.events)
-        for k in range(200):
+        for _ in range(200):
             start = time.perf_counter()
             session.push_audio(silence)
             took = time.perf_counter() - start
@@ -159,7 +159,8 @@ def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bo
         lock = threading.Lock()
         stop_at = time.monotonic() + duration
 
-        def caller(seed: int) -> None:
+        def caller(seed: int, stop_at: float = stop_at, lock: threading.Lock = lock,
+                   latencies: list[float] = latencies) -> None:
             rng = random.Random(seed)
             while True:
                 time.sleep(rng.expovariate(1 / 10.0))

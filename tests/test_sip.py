@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from sip_harness import PJSUA_TELEPHONE_EVENT_PT, Server, call_server, caller_scenario, callers_csv, free_port, key_presses, sipp, template
+from sip_harness import PJSUA_TELEPHONE_EVENT_PT, Server, call_server, caller_scenario, callers_csv, free_port, key_presses, template
 
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) is not installed")
 

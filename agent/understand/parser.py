@@ -118,8 +118,7 @@ class IntentParser:
 
     def _parse_score(self, tokens: list[str], text: str) -> Understanding | None:
         taken: set[int] = set()
-        for m in self._scale_mentions.find(tokens, taken):
-            pass  # the span is now taken: "del uno al cinco" is not a score
+        self._scale_mentions.find(tokens, taken)  # marks "del uno al cinco": not a score
         # "cinco de cinco": the "de cinco" names the scale.
         for i in range(1, len(tokens) - 1):
             if tokens[i] == "de" and i + 1 not in taken and word_similarity(tokens[i + 1], "cinco") >= 0.95:
