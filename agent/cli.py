@@ -128,6 +128,23 @@ def cmd_understand(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_amd(args: argparse.Namespace) -> int:
+    from .amd.detector import detect
+    from .audio.wavio import AudioFormatError, read_wav
+    from .runtime import build_recognizer
+
+    try:
+        audio, _ = read_wav(args.file)
+    except (AudioFormatError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    recognizer = None if args.no_asr else build_recognizer(_runtime_options(args))
+    decision, detector = detect(audio, recognizer=recognizer)
+    print(json.dumps({"verdict": decision.verdict, "decided_at_ms": decision.decided_at_ms, "reason": decision.reason,
+                      "intercept": detector.intercept, "beep": decision.beep}, ensure_ascii=False))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -269,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     _add_engine_options(p)
     p.set_defaults(func=cmd_understand)
+
+    p = sub.add_parser("amd", help="person or answering machine, from the start of an answered call")
+    p.add_argument("file", type=Path)
+    p.add_argument("--no-asr", action="store_true", help="timing and tones only, no phrase check")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_amd)
 
     p = sub.add_parser("demo", help="a simulated survey call with a synthetic caller; prints the transcript")
     p.add_argument("--out", type=Path, default=Path("var/demo"))

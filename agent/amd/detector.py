@@ -27,14 +27,29 @@ SIT_TONES_HZ = (913.8, 1370.6, 1776.7)
 class AmdConfig:
     initial_silence_ms: int = 3500      # nothing heard this long: unknown (dead air), greet anyway
     max_greeting_ms: int = 1800         # a person's "¿Bueno?" is shorter than this
-    after_greeting_silence_ms: int = 700  # …and then waits for us
+    after_greeting_silence_ms: int = 500  # …and then waits for us
     max_words: int = 4                  # more separate bursts of speech than this: a recording
     min_word_ms: int = 100
     between_words_ms: int = 120
     total_analysis_ms: int = 6000
     beep_min_ms: int = 160
     keyword_check_at_ms: int = 1600     # speech this long: ask the recogniser for machine phrases
+    end_of_greeting_silence_ms: int = 1000  # a machine's greeting is over after this much silence…
+    max_machine_greeting_ms: int = 20000    # …or after this long, whatever it says
     vad_aggressiveness: int = 2
+    min_speech_dbfs: float = -50.0
+    max_flatness: float = 0.45
+    min_greeting_ms: int = 200          # shorter bursts (clicks, the line opening) are not a greeting
+
+
+@dataclass(frozen=True)
+class GreetingOver:
+    """After a machine verdict: the recording has finished (beep, or silence after it), so a
+    message can start now; ``intercept`` when it was a carrier's "number does not exist"."""
+
+    at_ms: int
+    reason: str
+    intercept: bool
 
 
 @dataclass(frozen=True)
@@ -54,7 +69,10 @@ class _ToneTracker:
         self._window = np.hanning(n).astype(np.float32)
         self._freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
         self._band = (self._freqs >= 400) & (self._freqs <= 2000)
+        self._voice_band = (self._freqs >= 300) & (self._freqs <= 3400)
         self.run_frames = 0
+        self.flatness = 1.0   # spectral flatness of the last frame: ≈ 1 for hiss, low for speech
+        self.power_dbfs = -120.0
         self._run_freq = 0.0
         self.sit_seen: list[int] = []
 
@@ -62,6 +80,9 @@ class _ToneTracker:
         x = frame.astype(np.float32) * self._window
         spectrum = np.abs(np.fft.rfft(x)) ** 2
         total = float(spectrum.sum())
+        band = spectrum[self._voice_band] + 1e-9
+        self.flatness = float(np.exp(np.mean(np.log(band))) / np.mean(band))
+        self.power_dbfs = 10 * np.log10(float(np.mean(frame.astype(np.float32) ** 2)) / 32768.0**2 + 1e-12)
         if total < 1e3 * FRAME_SAMPLES:  # too quiet to be a tone
             self.run_frames = 0
             return
@@ -109,15 +130,23 @@ class AnsweringMachineDetector:
         self._heard_speech = False
         self._keywords_checked = False
         self._speech_len = 0
+        self.intercept = False
+        self.greeting_over: GreetingOver | None = None
 
     def _decide(self, verdict: str, reason: str, **kw) -> AmdDecision:
         self.decision = AmdDecision(verdict, self.elapsed_ms, reason, **kw)
+        self.intercept = self.intercept or self.decision.intercept
+        if self.decision.beep or self.decision.intercept and "tones" in reason:
+            self.greeting_over = GreetingOver(self.elapsed_ms, reason, self.intercept)
         return self.decision
 
-    def process(self, frame: np.ndarray) -> AmdDecision | None:
-        """Feed one 20 ms int16 frame; returns the decision once, when it is made."""
+    def process(self, frame: np.ndarray) -> AmdDecision | GreetingOver | None:
+        """Feed one 20 ms int16 frame. Returns the verdict once, when it is made; after a machine
+        verdict, keep feeding: it returns ``GreetingOver`` once the recording has finished."""
         if self.decision is not None:
-            return None
+            if self.decision.verdict != "machine" or self.greeting_over is not None:
+                return None
+            return self._follow_machine(frame)
         c = self.config
         self.elapsed_ms += FRAME_MS
         self._tones.process(frame)
@@ -127,7 +156,54 @@ class AnsweringMachineDetector:
                 abs(self._tones.run_freq - f) <= 40 for f in SIT_TONES_HZ):
             return self._decide("machine", f"beep at {self._tones.run_freq:.0f} Hz", beep=True)
         tone_frame = self._tones.run_frames > 0
-        voiced = not tone_frame and self._vad.is_speech(frame.tobytes(), SAMPLE_RATE)
+        voiced = self._track_speech(frame, tone_frame)
+        if not self._heard_speech:
+            if self.elapsed_ms >= c.initial_silence_ms:
+                return self._decide("unknown", f"no speech in the first {c.initial_silence_ms} ms")
+            return None
+        if self._words > c.max_words:
+            return self._decide("machine", f"more than {c.max_words} words")
+        if not self._keywords_checked and self._greeting_ms >= c.keyword_check_at_ms and self.recognizer is not None:
+            self._keywords_checked = True
+            found = self._keyword_decision()
+            if found is not None:
+                return found
+        if self._greeting_ms > c.max_greeting_ms:
+            return self._decide("machine", f"greeting longer than {c.max_greeting_ms} ms")
+        if self._silence_run >= c.after_greeting_silence_ms and self._greeting_ms >= c.min_greeting_ms:
+            return self._decide("human", f"short greeting ({self._greeting_ms} ms) then silence")
+        if self.elapsed_ms >= c.total_analysis_ms:
+            return self._decide("unknown", "no decision within the analysis time")
+        return None
+
+    def _follow_machine(self, frame: np.ndarray) -> GreetingOver | None:
+        c = self.config
+        self.elapsed_ms += FRAME_MS
+        self._tones.process(frame)
+        beep = self._tones.run_frames * FRAME_MS >= c.beep_min_ms
+        self._track_speech(frame, self._tones.run_frames > 0)
+        if len(self._tones.sit_seen) >= 2:
+            self.intercept = True
+        over = None
+        if beep:
+            over = f"beep at {self._tones.run_freq:.0f} Hz"
+        elif self._silence_run >= c.end_of_greeting_silence_ms:
+            over = f"{c.end_of_greeting_silence_ms} ms of silence after the greeting"
+        elif self.elapsed_ms >= c.max_machine_greeting_ms:
+            over = "greeting too long"
+        if over is None:
+            return None
+        if not self.intercept and self.recognizer is not None:
+            found = self._keyword_decision(final=True)
+            self.intercept = found is not None and found.intercept
+        self.greeting_over = GreetingOver(self.elapsed_ms, over, self.intercept)
+        return self.greeting_over
+
+    def _track_speech(self, frame: np.ndarray, tone_frame: bool) -> bool:
+        c = self.config
+        # Speech: webrtcvad says so, loud enough, and not flat like line hiss.
+        voiced = (not tone_frame and self._tones.power_dbfs > c.min_speech_dbfs
+                  and self._tones.flatness < c.max_flatness and self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))
         if voiced:
             if self._voiced_run == 0 and self._silence_run >= c.between_words_ms or not self._heard_speech:
                 self._words += 1
@@ -144,26 +220,11 @@ class AnsweringMachineDetector:
                 self._words = max(0, self._words - 1)  # a click, not a word
             self._voiced_run = 0
             self._silence_run += FRAME_MS
-        if not self._heard_speech:
-            if self.elapsed_ms >= c.initial_silence_ms:
-                return self._decide("unknown", f"no speech in the first {c.initial_silence_ms} ms")
-            return None
-        if self._words > c.max_words:
-            return self._decide("machine", f"more than {c.max_words} words")
-        if not self._keywords_checked and self._greeting_ms >= c.keyword_check_at_ms and self.recognizer is not None:
-            self._keywords_checked = True
-            found = self._keyword_decision()
-            if found is not None:
-                return found
-        if self._greeting_ms > c.max_greeting_ms:
-            return self._decide("machine", f"greeting longer than {c.max_greeting_ms} ms")
-        if self._silence_run >= c.after_greeting_silence_ms:
-            return self._decide("human", f"short greeting ({self._greeting_ms} ms) then silence")
-        if self.elapsed_ms >= c.total_analysis_ms:
-            return self._decide("unknown", "no decision within the analysis time")
-        return None
+        return voiced
 
-    def _keyword_decision(self) -> AmdDecision | None:
+    def _keyword_decision(self, final: bool = False) -> AmdDecision | None:
+        """Look for intercept or voicemail phrases in what was said; with ``final`` only report
+        (the verdict is already made)."""
         from ..listen.asr import Hints
 
         audio = self._speech[: self._speech_len].astype(np.float32) / 32768.0
@@ -171,21 +232,24 @@ class AnsweringMachineDetector:
         text = " ".join(words)
         for phrase in self._intercept_phrases:
             if " ".join(phrase) in text:
+                if final:
+                    return AmdDecision("machine", self.elapsed_ms, "intercept phrase", intercept=True)
                 return self._decide("machine", f"intercept phrase «{' '.join(phrase)}»", intercept=True)
         for phrase in self._machine_phrases:
-            if " ".join(phrase) in text:
+            if " ".join(phrase) in text and not final:
                 return self._decide("machine", f"voicemail phrase «{' '.join(phrase)}»")
         return None
 
 
-def detect(audio: np.ndarray, config: AmdConfig | None = None, recognizer=None) -> AmdDecision:
-    """Run the detector over a whole recording (16 kHz float); ``unknown`` if it never decides."""
+def detect(audio: np.ndarray, config: AmdConfig | None = None,
+           recognizer=None) -> tuple[AmdDecision, AnsweringMachineDetector]:
+    """Run the detector over a whole recording (16 kHz float). After a machine verdict it goes on
+    to the end of the greeting, so ``detector.intercept`` and ``detector.greeting_over`` are known."""
     detector = AnsweringMachineDetector(config, recognizer)
     pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
     for i in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        decision = detector.process(pcm[i : i + FRAME_SAMPLES])
-        if decision is not None:
-            return decision
-    if detector._heard_speech and detector._silence_run > 0:
-        return AmdDecision("human", detector.elapsed_ms, "short greeting at the end of the recording")
-    return AmdDecision("unknown", detector.elapsed_ms, "recording ended before a decision")
+        detector.process(pcm[i : i + FRAME_SAMPLES])
+        if detector.decision is not None and (detector.decision.verdict != "machine" or detector.greeting_over):
+            break
+    decision = detector.decision or AmdDecision("unknown", detector.elapsed_ms, "recording ended before a decision")
+    return decision, detector
