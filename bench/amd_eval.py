@@ -1,6 +1,6 @@
 """Evaluate answering-machine detection on the generated clips: accuracy, confusion, decision time.
 
-    python -m bench.amd_eval [--quick]      → bench/results/amd.json and a table
+    python -m bench.amd_eval [--quick] [--heldout]   → bench/results/amd[-heldout].json and a table
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from .amd_clips import make_clips
 RESULTS = Path(__file__).with_name("results")
 
 
-def evaluate(recognizer=None, quick: bool = False) -> dict:
-    clips = make_clips(quick)
+def evaluate(recognizer=None, quick: bool = False, heldout: bool = False) -> dict:
+    clips = make_clips(quick, heldout)
     confusion: Counter = Counter()
     times: dict[str, list[int]] = {"human": [], "machine": []}
     wrong = []
@@ -50,15 +50,16 @@ def evaluate(recognizer=None, quick: bool = False) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.amd_eval")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--heldout", action="store_true", help="the held-out voices and words")
     args = parser.parse_args()
     from encuestador.models.registry import installed_path, load_manifest
     from encuestador.listen.asr import WhisperRecognizer
 
     specs, _ = load_manifest()
     recognizer = WhisperRecognizer(installed_path(specs["faster-whisper-base"]))
-    result = evaluate(recognizer, args.quick)
+    result = evaluate(recognizer, args.quick, args.heldout)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "amd.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (RESULTS / ("amd-heldout.json" if args.heldout else "amd.json")).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"clips {result['clips']}  accuracy {result['accuracy']:.1%}  median decision ms {result['median_decision_ms']}"
           f"  intercepts {result['intercepts_recognised']}")
     print("truth \\ verdict   human  machine  unknown")

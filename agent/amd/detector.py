@@ -27,7 +27,9 @@ SIT_TONES_HZ = (913.8, 1370.6, 1776.7)
 class AmdConfig:
     initial_silence_ms: int = 3500      # nothing heard this long: unknown (dead air), greet anyway
     max_greeting_ms: int = 1800         # a person's "¿Bueno?" is shorter than this
-    after_greeting_silence_ms: int = 500  # …and then waits for us
+    after_greeting_silence_ms: int = 700  # …and then waits for us
+    short_greeting_ms: int = 900        # one word ("¿Bueno?", "¿Diga?"): a shorter wait will do
+    short_greeting_silence_ms: int = 300
     max_words: int = 4                  # more separate bursts of speech than this: a recording
     min_word_ms: int = 100
     between_words_ms: int = 120
@@ -170,7 +172,8 @@ class AnsweringMachineDetector:
                 return found
         if self._greeting_ms > c.max_greeting_ms:
             return self._decide("machine", f"greeting longer than {c.max_greeting_ms} ms")
-        if self._silence_run >= c.after_greeting_silence_ms and self._greeting_ms >= c.min_greeting_ms:
+        wait = c.short_greeting_silence_ms if self._greeting_ms <= c.short_greeting_ms else c.after_greeting_silence_ms
+        if self._silence_run >= wait and self._greeting_ms >= c.min_greeting_ms:
             return self._decide("human", f"short greeting ({self._greeting_ms} ms) then silence")
         if self.elapsed_ms >= c.total_analysis_ms:
             return self._decide("unknown", "no decision within the analysis time")
