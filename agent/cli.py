@@ -18,6 +18,7 @@ def _runtime_options(args: argparse.Namespace):
         company=getattr(args, "company", None) or "Servicios Ejemplo",
         asr=args.asr, tts=args.tts, vosk_model=args.vosk_model, whisper_model=args.whisper_model,
         piper_voice=args.piper_voice, transfer_enabled=not getattr(args, "no_transfer", False),
+        callback_number=getattr(args, "callback_number", None),
     )
 
 
@@ -78,6 +79,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         caller = [read_wav(p)[0] for p in args.caller_audio]
+        answered_by = read_wav(args.answered_by)[0] if args.answered_by else None
     except (AudioFormatError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -96,7 +98,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         call_id = uuid.uuid4().hex[:12]
         store.start_call(call_id, args.customer_id, args.phone, direction="simulated")
         sinks.append(StoreSink(store, call_id, args.phone))
-    call = run_call(runtime, customer, caller, sinks=sinks, call_id=call_id)
+    call = run_call(runtime, customer, caller, sinks=sinks, call_id=call_id, answered_by=answered_by)
     result = write_outputs(call, customer, args.out)
     if store is not None:
         sinks[0].finish(result["outcome"], result["duration_ms"], str((args.out / "conversation.wav").resolve()))
@@ -197,6 +199,7 @@ def _sip_setup(args: argparse.Namespace, default_port: int):
         config.trunk.proxy = args.proxy
     options = _runtime_options(args)
     options.company = config.company
+    options.callback_number = config.callback_number
     runtime = Runtime(options)
     rendered = runtime.prerender()
     print(f"prompts ready ({rendered} rendered now); ASR {runtime.recognizer.name}, voice {runtime.synthesizer.voice_id}",
@@ -273,7 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phone")
     p.add_argument("--topic", help="topic of the earlier case, spoken in the 'resolved' question")
     p.add_argument("--hour", type=int, default=10, help="customer's local hour (for buenos días / buenas tardes)")
-    p.add_argument("--caller-audio", nargs="+", type=Path, required=True, metavar="WAV")
+    p.add_argument("--caller-audio", nargs="*", type=Path, default=[], metavar="WAV")
+    p.add_argument("--answered-by", type=Path, metavar="WAV",
+                   help="outbound call: what the line says when answered (a greeting or a voicemail); "
+                        "answering-machine detection decides how the agent starts")
+    p.add_argument("--callback-number", help="the company's number, said in voicemail messages")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--db", type=Path, help="also store the call and its answers in this SQLite database")
     p.add_argument("--no-transfer", action="store_true", help="offer a follow-up ticket instead of a person")

@@ -96,6 +96,15 @@ class Hangup(Event):
 
 
 @dataclass(frozen=True)
+class AmdVerdict(Event):
+    """Who answered an outbound call: "human", "machine" or "unknown" (then greeted as a person)."""
+
+    verdict: str
+    reason: str
+    intercept: bool = False
+
+
+@dataclass(frozen=True)
 class TicketOpened(Event):
     reason: str
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .amd.detector import AnsweringMachineDetector
 from .dialogue.script import SurveyScript
 from .dialogue.survey import CustomerContext, SurveyDialogue
 from .listen.asr import Hints, Recognizer, Transcript, VoskRecognizer, WhisperRecognizer
@@ -28,6 +29,7 @@ class RuntimeOptions:
     piper_voice: Path | None = None   # explicit .onnx (its .onnx.json beside it)
     cache_dir: Path | None = None
     transfer_enabled: bool = True
+    callback_number: str | None = None  # said in voicemail messages
     cpu_threads: int = 2
     session: SessionConfig = field(default_factory=SessionConfig)
 
@@ -117,6 +119,11 @@ class Runtime:
         return self.prompts.prerender(self.fixed_prompt_texts())
 
     def new_session(self, customer: CustomerContext, sinks: list[EventSink] | None = None,
-                    record: bool = True) -> CallSession:
+                    record: bool = True, amd: bool = False) -> CallSession:
+        """A call's session; ``amd`` for outbound calls (who answered decides how it starts)."""
+        if customer.callback_number is None:
+            customer.callback_number = self.options.callback_number
         dialogue = SurveyDialogue(self.script, customer, transfer_enabled=self.options.transfer_enabled)
-        return CallSession(dialogue, self.understander, self.prompts, self.options.session, sinks, record, self.tunes)
+        detector = AnsweringMachineDetector(recognizer=self.recognizer) if amd else None
+        return CallSession(dialogue, self.understander, self.prompts, self.options.session, sinks, record,
+                           self.tunes, detector)

@@ -19,17 +19,18 @@ import numpy as np
 
 from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from .audio.ringbuffer import RingBuffer
+from .amd.detector import AmdDecision, AnsweringMachineDetector, GreetingOver
 from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
 from .dialogue.survey import SurveyDialogue
-from .events import (BargeIn, Dtmf, Event, Hangup, Heard, NoInput, PlayTune, Say,
-                     SpeechEnded, SpeechStarted, Transfer)
+from .events import (AmdVerdict, BargeIn, Dtmf, Event, Hangup, Heard, NoInput, PlayTune, Say, SpeechEnded,
+                     SpeechStarted, Transfer)
 from .listen.vad import Endpoint, EndpointConfig, Endpointer
 from .speak.cache import PromptCache
 from .speak.tunes import render_tune
 from .understand.decide import Understander
 
-PERSONAL_FIELDS = ("{nombre}", "{tema}")
+PERSONAL_FIELDS = ("{nombre}", "{nombre_coma}", "{tema}")
 SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
 
 
@@ -63,7 +64,8 @@ class _Segment:
 class CallSession:
     def __init__(self, dialogue: SurveyDialogue, understander: Understander, prompts: PromptCache,
                  config: SessionConfig | None = None, sinks: list[EventSink] | None = None,
-                 record: bool = True, tunes: dict[str, np.ndarray] | None = None) -> None:
+                 record: bool = True, tunes: dict[str, np.ndarray] | None = None,
+                 amd: AnsweringMachineDetector | None = None) -> None:
         self.dialogue = dialogue
         self.understander = understander
         self.prompts = prompts
@@ -89,6 +91,7 @@ class CallSession:
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._inband = DtmfDetector()
         self._last_key: tuple[str, int, str] | None = None  # digit, at_ms, source
+        self.amd = amd  # outbound calls: listen first, greet a person, leave a message on a machine
         self.started = False
 
     # -- time ----------------------------------------------------------------------------------
@@ -104,7 +107,8 @@ class CallSession:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self.started = True
-        self._apply(self.dialogue.start(self.now_ms))
+        if self.amd is None:
+            self._apply(self.dialogue.start(self.now_ms))
 
     def hangup_by_caller(self) -> None:
         """The caller hung up (BYE): keep every answer, close the call."""
@@ -140,6 +144,10 @@ class CallSession:
                 self._caller_frames.append(np.array(frame, dtype=np.int16, copy=True))
             if self.finished:
                 return
+            if self.amd is not None:
+                self._step_amd(frame)
+                self._check_timers()
+                return
             hit = self._inband.process(frame)
             # A key tone is not speech: the endpointer hears silence while one sounds.
             self._step_endpointer(self._silence if self._inband.tone_present else frame)
@@ -155,6 +163,11 @@ class CallSession:
     def _key(self, digit: str, source: str) -> None:
         if self.finished:
             return
+        if self.amd is not None:  # a machine does not press keys: a person is there
+            self.amd = None
+            self._log(AmdVerdict(self.now_ms, "human", f"key {digit} pressed"))
+            self._apply(self.dialogue.start(self.now_ms))
+            return
         last = self._last_key
         self._last_key = (digit, self.now_ms, source)
         if last and last[0] == digit and last[2] != source and self.now_ms - last[1] <= SAME_KEY_WINDOW_MS:
@@ -168,6 +181,25 @@ class CallSession:
         self._apply(self.dialogue.on_key(digit, self.now_ms))
 
     # -- internals -----------------------------------------------------------------------------
+    def _step_amd(self, frame: np.ndarray) -> None:
+        """Who answered? A person (or nobody clear) is greeted at once; a machine gets the preset
+        message once its greeting is over; a carrier intercept is hung up on."""
+        assert self.amd is not None
+        result = self.amd.process(frame)
+        if isinstance(result, AmdDecision):
+            self._log(AmdVerdict(self.now_ms, result.verdict, result.reason, result.intercept))
+            if result.verdict != "machine":
+                self.amd = None
+                self._endpointer.reset()
+                self._apply(self.dialogue.start(self.now_ms))
+                return
+            result = self.amd.greeting_over  # SIT tones or a beep end the greeting at once
+        if isinstance(result, GreetingOver):
+            intercept = result.intercept
+            self.amd = None
+            self._apply(self.dialogue.carrier_intercept(self.now_ms) if intercept
+                        else self.dialogue.leave_voicemail(self.now_ms))
+
     def _log(self, event: Event) -> None:
         self.events.append(event)
         for sink in self.sinks:

@@ -39,13 +39,19 @@ class SimulatedCall:
 
 def run_call(runtime: Runtime, customer: CustomerContext, caller_audio: list[np.ndarray],
              sinks: list[EventSink] | None = None, call_id: str | None = None,
-             gap_ms: int = HUMAN_GAP_MS, line_noise_dbfs: float = -70.0, seed: int = 0) -> SimulatedCall:
-    """Drive a session frame by frame: agent frame out, caller frame in, 50 times per simulated second."""
-    session = runtime.new_session(customer, sinks)
+             gap_ms: int = HUMAN_GAP_MS, line_noise_dbfs: float = -70.0, seed: int = 0,
+             answered_by: np.ndarray | None = None) -> SimulatedCall:
+    """Drive a session frame by frame: agent frame out, caller frame in, 50 times per simulated second.
+
+    ``answered_by`` makes it an outbound call: that audio (a person's "¿Bueno?" or a voicemail
+    greeting) plays from the moment the call is answered, and answering-machine detection decides
+    how the agent starts.
+    """
+    session = runtime.new_session(customer, sinks, amd=answered_by is not None)
     pending = deque(np.asarray(a, dtype=np.float32) for a in caller_audio)
     rng = np.random.default_rng(seed)
     noise_rms = 10 ** (line_noise_dbfs / 20)
-    speaking: np.ndarray | None = None
+    speaking: np.ndarray | None = None if answered_by is None else np.asarray(answered_by, dtype=np.float32)
     position = 0
     waited_ms = 0
     prompts_heard = -1  # agent prompts said when the caller last answered

@@ -332,7 +332,8 @@ class SipAgent:
             return
         state.sink = StoreSink(self.store, state.call_id, state.phone)
         state.event_log = JsonLinesLog(self._call_dir() / f"{state.call_id}.jsonl")
-        session = self.runtime.new_session(state.customer, [state.sink, state.event_log])
+        session = self.runtime.new_session(state.customer, [state.sink, state.event_log],
+                                           amd=state.direction == "outbound" and self.config.amd)
         session.config = _with_max_call(session.config, self.config.max_call_s)
         inbound = RingBuffer(SAMPLE_RATE * 10)
         port = SessionMediaPort(session.pull_audio, inbound)

@@ -37,6 +37,8 @@ class SipConfig:
     rtp_timeout_s: float = 30.0
     max_call_s: float = 600.0
     max_calls: int = 32
+    amd: bool = True                  # answering-machine detection on outbound calls
+    callback_number: str | None = None  # said in voicemail messages
     recordings_dir: str = "var/recordings"
     retention_days: int = 90
     company: str = "Servicios Ejemplo"

@@ -61,3 +61,52 @@ def test_amd_command_prints_one_json_line(tmp_path):
                           text=True, check=True)
     line_out = json.loads(proc.stdout)
     assert line_out["verdict"] == "human" and line_out["decided_at_ms"] > 0 and line_out["reason"]
+
+
+def _answered(runtime, audio, caller=()):
+    from encuestador.dialogue.survey import CustomerContext
+    from encuestador.simulate import run_call
+
+    customer = CustomerContext(company="Telecom del Norte", name="Ana", callback_number="55 1234 5678")
+    return run_call(runtime, customer, list(caller), answered_by=audio)
+
+
+def test_outbound_call_answered_by_a_machine_gets_the_preset_message(runtime):
+    text = "Bienvenido al buzón de voz. La persona que usted llama no está disponible. Deje su mensaje después del tono."
+    audio = line(np.concatenate([silence(0.3), EspeakSynthesizer().synthesize(text), silence(0.3),
+                                 sine(1000, 400, amplitude=0.3), silence(3)]))
+    call = _answered(runtime, audio)
+    says = [e for e in call.events if e.kind == "Say"]
+    assert [s.prompt for s in says] == ["voicemail"]
+    assert "Ana" in says[0].text and "Telecom del Norte" in says[0].text and "55 1234 5678" in says[0].text
+    verdict = next(e for e in call.events if e.kind == "AmdVerdict")
+    assert verdict.verdict == "machine" and says[0].at_ms > verdict.at_ms  # after the beep
+    assert call.result.outcome == "voicemail" and call.session.finished
+
+
+def test_outbound_call_answered_by_a_person_is_greeted_at_once(runtime, wavs, load_wav):
+    audio = line(np.concatenate([silence(0.3), EspeakSynthesizer().synthesize("¿Bueno?"), silence(4)]))
+    call = _answered(runtime, audio, [load_wav(wavs["si"])])
+    verdict = next(e for e in call.events if e.kind == "AmdVerdict")
+    greeting = next(e for e in call.events if e.kind == "Say")
+    assert verdict.verdict == "human" and greeting.prompt == "greeting" and greeting.at_ms == verdict.at_ms
+    assert call.result.consent is True
+
+
+def test_outbound_call_to_an_invalid_number_hangs_up(runtime):
+    tones = np.concatenate([sine(f, ms, amplitude=0.3) for f, ms in zip(SIT_TONES_HZ, (274, 274, 380))])
+    call = _answered(runtime, line(np.concatenate([tones, silence(3)])))
+    assert call.result.outcome == "invalid_number"
+    assert not [e for e in call.events if e.kind == "Say"]
+
+
+def test_a_key_during_detection_means_a_person(runtime):
+    from encuestador.dialogue.survey import CustomerContext
+
+    session = runtime.new_session(CustomerContext(company="Telecom del Norte"), amd=True)
+    session.start()
+    session.push_audio(np.zeros(320, np.int16))
+    assert not session.playing
+    session.push_dtmf("1")
+    assert session.events[-2].kind == "AmdVerdict" and session.events[-1].prompt == "consent.prompt"
+    assert session.playing

@@ -82,14 +82,18 @@ def test_speaking_caller_is_understood(server, tmp_path, wavs):
     assert (call["consent"], call["score"]) == (1, 4), srv.log()[-3000:]
 
 
-def _outbound(tmp_path, srv_config: dict, keys: str, ending: str, whisper_dir) -> tuple[subprocess.CompletedProcess, subprocess.Popen, str]:
-    """``encuestador call`` to a SIPp UAS (the customer's phone behind the trunk)."""
+def _outbound(tmp_path, srv_config: dict, keys: str, ending: str, whisper_dir,
+              presses: str | None = None) -> tuple[subprocess.CompletedProcess, subprocess.Popen, str]:
+    """``encuestador call`` to a SIPp UAS (the customer's phone behind the trunk). The UAS answers
+    with "¿Bueno?" (so the agent's answering-machine detection hears a person), then ``presses``."""
     import yaml
 
     uas_port, media = free_port(), free_port()
+    if presses is None:
+        presses = _bueno(tmp_path) + "\n" + key_presses(tmp_path, keys, payload_type=PJSUA_TELEPHONE_EVENT_PT,
+                                                     first_ms=2500)
     scenario = tmp_path / "uas.xml"
-    scenario.write_text(template("uas_survey.xml", te_pt=PJSUA_TELEPHONE_EVENT_PT, ending=ending,
-                                 presses=key_presses(tmp_path, keys, payload_type=PJSUA_TELEPHONE_EVENT_PT)))
+    scenario.write_text(template("uas_survey.xml", te_pt=PJSUA_TELEPHONE_EVENT_PT, ending=ending, presses=presses))
     uas = subprocess.Popen(["sipp", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1", "-p", str(uas_port),
                             "-mi", "127.0.0.1", "-mp", str(media), "-nostdin", "-trace_err", "-timeout", "120s",
                             "-timeout_error"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -108,6 +112,46 @@ def _outbound(tmp_path, srv_config: dict, keys: str, ending: str, whisper_dir) -
                           capture_output=True, text=True, timeout=180)
     uas_out, _ = uas.communicate(timeout=60)
     return call, uas, uas_out
+
+
+def _bueno(tmp_path) -> str:
+    """Scenario lines: the person who picks up says "¿Bueno?" (PCMU)."""
+    import numpy as np
+
+    from encuestador.audio.phoneline import phone_line
+    from encuestador.speak.tts import EspeakSynthesizer
+    from rtp_pcap import pcmu_stream
+
+    audio = phone_line(np.concatenate([np.zeros(3200, np.float32), EspeakSynthesizer().synthesize("¿Bueno?")]),
+                       16000, snr_db=35, out_rate=8000)
+    pcap = pcmu_stream(tmp_path / "bueno.pcap", audio, press_index=50)
+    return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
+
+
+def test_outbound_call_to_voicemail_leaves_the_message(tmp_path, whisper_dir):
+    """The customer's line answers with a voicemail greeting and a beep (PCMU from a pcap)."""
+    import numpy as np
+
+    from encuestador.audio.phoneline import phone_line
+    from encuestador.audio.tones import sine
+    from encuestador.speak.tts import EspeakSynthesizer
+    from rtp_pcap import pcmu_stream
+
+    text = "Hola, habla Juan. En este momento no puedo contestar, deja tu mensaje y te llamo."
+    speech = EspeakSynthesizer().synthesize(text)
+    greeting = phone_line(np.concatenate([np.zeros(4000, np.float32), speech, np.zeros(4000, np.float32),
+                                          sine(1000, 400, amplitude=0.3)]), 16000, snr_db=30, out_rate=8000)
+    pcap = pcmu_stream(tmp_path / "voicemail.pcap", greeting)
+    presses = f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
+    call, uas, uas_out = _outbound(tmp_path, {"callback_number": "55 1234 5678"}, "", template("uas_end_bye.xml"),
+                                   whisper_dir, presses=presses)
+    assert uas.returncode == 0, uas_out[-3000:] + call.stdout[-3000:]
+    import json
+
+    summary = json.loads(call.stdout.strip().splitlines()[-1])
+    assert summary["outcome"] == "voicemail", call.stdout[-2000:]
+    log = next((tmp_path / "rec").glob("*/*.jsonl")).read_text()
+    assert '"verdict": "machine"' in log and "55 1234 5678" in log
 
 
 def test_outbound_call_completes(tmp_path, whisper_dir):

@@ -17,6 +17,7 @@ import numpy as np
 import webrtcvad
 
 from ..audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+from ..audio.spectrum import FREQS, flatness, power_spectrum
 from ..prompts_data import load_yaml
 from ..understand.text import tokenize
 
@@ -67,11 +68,8 @@ class _ToneTracker:
     """Counts consecutive frames dominated by one stable frequency (beep) and SIT tones."""
 
     def __init__(self) -> None:
-        n = FRAME_SAMPLES
-        self._window = np.hanning(n).astype(np.float32)
-        self._freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
-        self._band = (self._freqs >= 400) & (self._freqs <= 2000)
-        self._voice_band = (self._freqs >= 300) & (self._freqs <= 3400)
+        self._freqs = FREQS
+        self._band = (FREQS >= 400) & (FREQS <= 2000)
         self.run_frames = 0
         self.flatness = 1.0   # spectral flatness of the last frame: ≈ 1 for hiss, low for speech
         self.power_dbfs = -120.0
@@ -79,11 +77,9 @@ class _ToneTracker:
         self.sit_seen: list[int] = []
 
     def process(self, frame: np.ndarray) -> None:
-        x = frame.astype(np.float32) * self._window
-        spectrum = np.abs(np.fft.rfft(x)) ** 2
+        spectrum = power_spectrum(frame)
         total = float(spectrum.sum())
-        band = spectrum[self._voice_band] + 1e-9
-        self.flatness = float(np.exp(np.mean(np.log(band))) / np.mean(band))
+        self.flatness = flatness(spectrum)
         self.power_dbfs = 10 * np.log10(float(np.mean(frame.astype(np.float32) ** 2)) / 32768.0**2 + 1e-12)
         if total < 1e3 * FRAME_SAMPLES:  # too quiet to be a tone
             self.run_frames = 0
@@ -158,7 +154,7 @@ class AnsweringMachineDetector:
                 abs(self._tones.run_freq - f) <= 40 for f in SIT_TONES_HZ):
             return self._decide("machine", f"beep at {self._tones.run_freq:.0f} Hz", beep=True)
         tone_frame = self._tones.run_frames > 0
-        voiced = self._track_speech(frame, tone_frame)
+        self._track_speech(frame, tone_frame)
         if not self._heard_speech:
             if self.elapsed_ms >= c.initial_silence_ms:
                 return self._decide("unknown", f"no speech in the first {c.initial_silence_ms} ms")

@@ -27,6 +27,7 @@ class CustomerContext:
     phone: str | None = None
     topic: str | None = None
     local_hour: int = 10
+    callback_number: str | None = None  # the company's number, said in a voicemail message
 
     @property
     def salutation(self) -> str:
@@ -34,9 +35,11 @@ class CustomerContext:
             return "Buenos días"
         return "Buenas tardes" if self.local_hour < 19 else "Buenas noches"
 
-    def fill(self, template: str) -> str:
-        return template.format(saludo=self.salutation, nombre=self.name or "", empresa=self.company,
-                               tema=self.topic or "")
+    def fill(self, template: str, **extra: str) -> str:
+        text = template.format(saludo=self.salutation, nombre=self.name or "", empresa=self.company,
+                               tema=self.topic or "", nombre_coma=f", {self.name}" if self.name else "",
+                               telefono=self.callback_number or "", **{"devolver": "", **extra})
+        return " ".join(text.split())
 
 
 @dataclass
@@ -211,6 +214,22 @@ class SurveyDialogue:
         return [self._say(now_ms, "closing_transfer_failed", interruptible=False),
                 TicketOpened(now_ms, "transfer failed; " + self._ticket_reason()),
                 Hangup(now_ms, "transfer_failed")]
+
+    def leave_voicemail(self, now_ms: int) -> list[Event]:
+        """An answering machine took the call: the preset message, then hang up."""
+        self.finished = True
+        self.result.outcome = "voicemail"
+        callback = ""
+        if self.customer.callback_number:
+            callback = self.customer.fill(self.script.prompts["voicemail_callback"])
+        text = self.customer.fill(self.script.prompts["voicemail"], devolver=callback)
+        return [Say(now_ms, "voicemail", text, interruptible=False), Hangup(now_ms, "voicemail")]
+
+    def carrier_intercept(self, now_ms: int) -> list[Event]:
+        """The carrier says the number does not exist: hang up, nothing to say."""
+        self.finished = True
+        self.result.outcome = "invalid_number"
+        return [Hangup(now_ms, "invalid_number")]
 
     def on_caller_hangup(self, now_ms: int) -> None:
         if not self.finished:

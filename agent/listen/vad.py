@@ -15,6 +15,7 @@ import numpy as np
 import webrtcvad
 
 from ..audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+from ..audio.spectrum import flatness, power_spectrum
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class EndpointConfig:
     max_utterance_ms: int = 12000
     preroll_ms: int = 200
     min_level_dbfs: float = -50.0  # quieter frames are never speech (line hiss, comfort noise)
+    max_flatness: float = 0.45     # flatter spectra are hiss, whatever webrtcvad thinks
 
 
 class Endpoint(Enum):
@@ -61,9 +63,9 @@ class Endpointer:
 
     def is_voiced(self, frame: np.ndarray) -> bool:
         power = float(np.dot(frame.astype(np.float32), frame.astype(np.float32))) / len(frame)
-        if power < self._min_power:
+        if power < self._min_power or not self._vad.is_speech(frame.tobytes(), SAMPLE_RATE):
             return False
-        return self._vad.is_speech(frame.tobytes(), SAMPLE_RATE)
+        return flatness(power_spectrum(frame)) < self.config.max_flatness  # only for frames webrtcvad passes
 
     def _append(self, frame: np.ndarray) -> None:
         end = self._length + len(frame)
