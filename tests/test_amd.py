@@ -108,5 +108,7 @@ def test_a_key_during_detection_means_a_person(runtime):
     session.push_audio(np.zeros(320, np.int16))
     assert not session.playing
     session.push_dtmf("1")
-    assert session.events[-2].kind == "AmdVerdict" and session.events[-1].prompt == "consent.prompt"
+    kinds = [e.kind for e in session.events]
+    assert kinds[-3:] == ["AmdVerdict", "Say", "Say"] and session.events[-3].verdict == "human"
+    assert session.events[-1].prompt == "consent.prompt"
     assert session.playing
