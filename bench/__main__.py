@@ -54,6 +54,10 @@ def main() -> int:
     results["asr"] = speech.asr_speed(runtime, clips)
     results["tts"] = speech.tts_speed(runtime)
     results.update(speech.max_concurrent_calls(runtime, clips, args.quick))
+    from .amd_eval import evaluate
+
+    amd = evaluate(runtime.recognizer, args.quick)
+    results["amd"] = {k: amd[k] for k in ("clips", "accuracy", "median_decision_ms", "confusion", "intercepts_recognised")}
     if args.sip:
         from . import sip_load
 
@@ -82,6 +86,10 @@ def print_table(r: dict) -> None:
         rows.append((f"tts.{name} rtf / first_audio_ms", f"{t['rtf']} / {t['first_audio_ms']}",
                      f"cached prompt {t['cached_prompt_ms']} ms"))
     rows.append(("max_concurrent_calls", r["max_concurrent_calls"], "spoken p95 ≤ 1.5 s, one process"))
+    a = r["amd"]
+    rows.append(("amd accuracy / median ms person, machine",
+                 f"{a['accuracy']:.1%} / {a['median_decision_ms']['human']}, {a['median_decision_ms']['machine']}",
+                 f"{a['clips']} clips (python -m bench.amd_eval [--heldout] for all)"))
     if "sip" in r:
         s = r["sip"]
         rows.append(("sip.cpu_per_call_keypad (cores)", s["cpu_per_call_keypad"],
