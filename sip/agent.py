@@ -57,18 +57,15 @@ class CallState:
     transfer_deadline: float | None = None
     outcome_override: str | None = None
     disconnected: bool = False
-    finished: threading.Event = field(default_factory=threading.Event)
 
 
 class CallWorker(threading.Thread):
     """Feeds one call's session from the inbound ring buffer, keys from a queue."""
 
-    def __init__(self, state: CallState, inbound: RingBuffer, post: Callable[[Callable[[], None]], None],
-                 on_action: Callable[[CallState, object], None]) -> None:
+    def __init__(self, state: CallState, inbound: RingBuffer, on_action: Callable[[CallState, object], None]) -> None:
         super().__init__(name=f"call-{state.call_id}", daemon=True)
         self.state = state
         self.inbound = inbound
-        self.post = post
         self.on_action = on_action
         self.digits: "queue.Queue[str]" = queue.Queue()
         self.stop = threading.Event()
@@ -341,7 +338,7 @@ class SipAgent:
         media.startTransmit(port)
         port.startTransmit(media)
         state.session, state.port = session, port
-        state.worker = CallWorker(state, inbound, self.post, self._on_session_action)
+        state.worker = CallWorker(state, inbound, self._on_session_action)
         session.start()
         state.worker.start()
 
@@ -431,7 +428,6 @@ class SipAgent:
         self.calls.pop(state.call_id, None)
         self._release.append(call)  # dropped on the next polling turn, not inside its own callback
         self.completed.append(state.call_id)
-        state.finished.set()
         self.say(f"call {state.call_id} ended: {outcome}, {duration / 1000:.1f} s; live calls: {len(self.calls)}")
 
     def _call_dir(self) -> Path:

@@ -49,6 +49,6 @@ def word_similarity(heard: str, expected: str) -> float:
     ph, pe = phonetic(heard), phonetic(expected)
     if ph == pe:
         return 0.95
-    if heard.isdigit() or expected.isdigit() or min(len(pe), len(ph)) < 4:
+    if heard.isdigit() or expected.isdigit() or min(len(pe), len(ph)) < 5:  # "viene" is not "bien"
         return 0.0
     return SequenceMatcher(None, ph, pe).ratio()

@@ -1,0 +1,56 @@
+"""How a closed answer is decided from the transcript and the candidates' scores (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from encuestador.dialogue.script import SurveyScript
+from encuestador.listen.asr import Transcript
+from encuestador.understand.decide import Understander
+
+
+@pytest.fixture(scope="module")
+def understander():
+    return Understander(recognizer=None, script=SurveyScript.load())  # decide() never calls it
+
+
+@pytest.fixture(scope="module")
+def score_q():
+    return SurveyScript.load().questions["score"]
+
+
+def transcript(text, scores, text_score=-5.0):
+    best = max(scores.values()) if scores else None
+    return Transcript(text, 0.5, "test", 10, dict(scores), text_score, best)
+
+
+def test_the_hints_list_the_question_candidates_and_requests(understander, score_q):
+    phrases = understander.hints_for(score_q).phrases
+    assert "Cuatro." in phrases and "4" in phrases and "No me vuelvan a llamar." in phrases
+
+
+def test_clear_candidate_wins_over_a_garbled_transcript(understander, score_q):
+    u = understander.decide(transcript("¡WATO!", {"Cuatro.": -3.0, "4": -4.0, "Tres.": -9.0, "¿Cómo?": -8.0}), score_q)
+    assert (u.intent, u.score) == ("score", 4) and u.confidence > 0.9
+
+
+def test_a_clear_transcript_is_trusted(understander, score_q):
+    u = understander.decide(transcript("le doy un cinco", {"Cuatro.": -3.0, "Cinco.": -3.5}), score_q)
+    assert (u.intent, u.score) == ("score", 5)
+
+
+def test_opt_out_in_the_transcript_outranks_everything(understander, score_q):
+    u = understander.decide(transcript("cinco, pero ya no me llamen", {"Cinco.": -1.0}), score_q)
+    assert u.intent == "opt_out"
+
+
+def test_unsure_candidates_ask_again(understander, score_q):
+    scores = {p: -6.0 for p in understander.hints_for(score_q).phrases}
+    u = understander.decide(transcript("mmm bla", scores), score_q)
+    assert u.intent == "unknown"
+
+
+def test_candidates_that_do_not_fit_the_audio_are_rejected(understander, score_q):
+    u = understander.decide(transcript("oiga y cuándo viene el técnico", {"Cuatro.": -30.0, "Tres.": -40.0},
+                                       text_score=-8.0), score_q)
+    assert u.intent == "unknown"
