@@ -61,11 +61,13 @@ class Endpointer:
         self._window.clear()
         self._recent.clear()
 
-    def is_voiced(self, frame: np.ndarray) -> bool:
+    def is_voiced(self, frame: np.ndarray, check_flatness: bool = True) -> bool:
         power = float(np.dot(frame.astype(np.float32), frame.astype(np.float32))) / len(frame)
         if power < self._min_power or not self._vad.is_speech(frame.tobytes(), SAMPLE_RATE):
             return False
-        return flatness(power_spectrum(frame)) < self.config.max_flatness  # only for frames webrtcvad passes
+        # Hiss that webrtcvad takes for speech must not start an utterance (the spectrum is only
+        # computed for frames webrtcvad passes while no speech is under way).
+        return not check_flatness or flatness(power_spectrum(frame)) < self.config.max_flatness
 
     def _append(self, frame: np.ndarray) -> None:
         end = self._length + len(frame)
@@ -74,7 +76,7 @@ class Endpointer:
             self._length = end
 
     def process(self, frame: np.ndarray) -> Endpoint | None:
-        voiced = self.is_voiced(frame)
+        voiced = self.is_voiced(frame, check_flatness=not self.in_speech)
         if not self.in_speech:
             self._window.append(voiced)
             self._recent.append(frame.copy())
