@@ -131,3 +131,14 @@ def test_recording_is_stereo_agent_left_caller_right(runtime, tmp_path):
     from encuestador.audio.wavio import read_wav
 
     assert read_wav(path, rate=None)[1] == 16000
+
+
+def test_maximum_call_length_ends_the_call(runtime):
+    from dataclasses import replace
+
+    session = runtime.new_session(customer())
+    session.config = replace(session.config, max_call_ms=2000)
+    session.start()
+    step(session, 101)
+    assert session.finished and session.actions.get_nowait().outcome == "max_duration"
+    assert session.dialogue.result.outcome == "max_duration"
