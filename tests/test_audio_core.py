@@ -12,7 +12,7 @@ from scipy.signal import resample_poly
 from encuestador.audio import g711
 from encuestador.audio.resample import StreamResampler, resample
 from encuestador.audio.ringbuffer import RingBuffer
-from encuestador.audio.tones import DTMF_KEYS, DtmfDetector, dtmf_tone, sine, tone_power
+from encuestador.audio.tones import DTMF_COLS, DTMF_KEYS, DTMF_ROWS, DtmfDetector, dtmf_tone, sine, tone_power
 from encuestador.audio.wavio import AudioFormatError, read_wav, write_wav
 
 # Reference values from the G.711 tables (ITU-T G.711, Tables 1a/2a; decoder outputs in 16-bit scale).
@@ -106,12 +106,51 @@ def test_dtmf_detects_every_key_and_nothing_else():
     assert "".join(h.key for h in hits if h) == keys
 
 
-def test_dtmf_twist_limit():
-    row = sine(770, 100, amplitude=0.3)
-    col = sine(1336, 100, amplitude=0.3 * 10 ** (-14 / 20))  # high tone 14 dB weaker: beyond reverse twist
-    pcm = ((row + col) * 32767).astype(np.int16)
+def _keys_heard(signal: np.ndarray, lead_samples: int = 640) -> str:
+    pcm = (np.concatenate([np.zeros(lead_samples, np.float32), signal, np.zeros(1600, np.float32)]) * 32767)
+    pcm = np.concatenate([pcm.astype(np.int16), np.zeros((-len(pcm)) % 320, np.int16)])
     detector = DtmfDetector()
-    assert not any(detector.process(pcm[i : i + 320]) for i in range(0, len(pcm) - 319, 320))
+    return "".join(h.key for h in (detector.process(pcm[i : i + 320]) for i in range(0, len(pcm), 320)) if h)
+
+
+def _key_tone(key: str, ms: int, deviation: float = 0.0, twist_db: float = 0.0, amplitude: float = 0.2):
+    """Both tones of ``key``, shifted by ``deviation`` (relative), the high tone ``twist_db`` louder."""
+    r = next(i for i, row in enumerate(DTMF_KEYS) if key in row)
+    c = DTMF_KEYS[r].index(key)
+    return (sine(DTMF_ROWS[r] * (1 + deviation), ms, amplitude=amplitude)
+            + sine(DTMF_COLS[c] * (1 + deviation), ms, amplitude=amplitude * 10 ** (twist_db / 20)))
+
+
+ALL_KEYS = "".join(DTMF_KEYS)
+
+
+@pytest.mark.parametrize("deviation", [-0.015, 0.015])
+def test_dtmf_accepts_q24_frequency_tolerance(deviation):
+    assert all(_keys_heard(_key_tone(k, 60, deviation)) == k for k in ALL_KEYS)
+
+
+@pytest.mark.parametrize("deviation", [-0.035, 0.035, -0.05, 0.05])
+def test_dtmf_rejects_frequencies_beyond_q24(deviation):
+    assert not any(_keys_heard(_key_tone(k, 80, deviation)) for k in ALL_KEYS)
+
+
+def test_dtmf_accepts_40_ms_at_any_alignment_and_rejects_short_blips():
+    for lead in range(0, 320, 20):
+        assert _keys_heard(_key_tone("5", 40), 640 + lead) == "5", lead
+        assert _keys_heard(_key_tone("5", 20), 640 + lead) == "", lead
+        assert _keys_heard(_key_tone("5", 25), 640 + lead) == "", lead
+
+
+@pytest.mark.parametrize("twist_db,accepted", [(8.0, True), (-4.0, True), (10.0, False), (-6.0, False), (-14.0, False)])
+def test_dtmf_twist_limits(twist_db, accepted):
+    heard = [_keys_heard(_key_tone(k, 60, twist_db=twist_db)) for k in ALL_KEYS]
+    assert heard == (list(ALL_KEYS) if accepted else [""] * len(ALL_KEYS))
+
+
+def test_dtmf_no_talk_off_on_speech(wavs):
+    for name, path in wavs.items():
+        audio, _ = read_wav(path, 16000)
+        assert _keys_heard(audio) == "", name
 
 
 def test_tone_power_peaks_at_the_tone():

@@ -53,13 +53,16 @@ class RingBuffer:
         """Fill ``out`` from the buffer; samples it lacks are zero. Returns how many were real."""
         want = len(out)
         with self._lock:
-            n = min(want, self._size)
-            first = min(n, self._capacity - self._read)
-            out[:first] = self._buf[self._read : self._read + first]
-            if first < n:
+            size, read = self._size, self._read
+            n = want if want < size else size
+            if read + n <= self._capacity:       # the common case: one contiguous slice
+                out[:n] = self._buf[read : read + n]
+            else:
+                first = self._capacity - read
+                out[:first] = self._buf[read:]
                 out[first:n] = self._buf[: n - first]
-            self._read = (self._read + n) % self._capacity
-            self._size -= n
+            self._read = (read + n) % self._capacity
+            self._size = size - n
         if n < want:
             out[n:] = 0
         return n

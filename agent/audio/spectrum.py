@@ -6,17 +6,20 @@ import numpy as np
 
 from . import FRAME_SAMPLES, SAMPLE_RATE
 
-_WINDOW = np.hanning(FRAME_SAMPLES).astype(np.float32)
+_WINDOW = np.hanning(FRAME_SAMPLES)
 FREQS = np.fft.rfftfreq(FRAME_SAMPLES, 1 / SAMPLE_RATE)
-VOICE_BAND = (FREQS >= 300) & (FREQS <= 3400)
+_VOICE = np.flatnonzero((FREQS >= 300) & (FREQS <= 3400))
+VOICE_BAND = slice(int(_VOICE[0]), int(_VOICE[-1]) + 1)  # 300–3400 Hz bins, as a slice (no copy per frame)
 
 
 def power_spectrum(frame: np.ndarray) -> np.ndarray:
     """Hann-windowed power spectrum of one 20 ms frame (int16 or float)."""
-    return np.abs(np.fft.rfft(frame.astype(np.float32) * _WINDOW)) ** 2
+    spectrum = np.fft.rfft(frame * _WINDOW)
+    return spectrum.real * spectrum.real + spectrum.imag * spectrum.imag
 
 
-def flatness(spectrum: np.ndarray, band: np.ndarray = VOICE_BAND) -> float:
+def flatness(spectrum: np.ndarray, band: slice | np.ndarray = VOICE_BAND) -> float:
     """Spectral flatness (geometric / arithmetic mean) in ``band``: ≈ 1 for hiss, low for voiced speech."""
     values = spectrum[band] + 1e-9
-    return float(np.exp(np.mean(np.log(values))) / np.mean(values))
+    n = values.size
+    return float(np.exp(np.log(values).sum() / n) * n / values.sum())

@@ -35,59 +35,90 @@ class DtmfHit:
 
 
 class DtmfDetector:
-    """In-band DTMF on 20 ms blocks: one row and one column tone carry most of the energy and each
-    dominates its group, twist within limits, and a key is reported once it has lasted ≥ 40 ms,
-    then not again until a pause. RFC 4733 events are the primary keypad path; this is the fallback."""
+    """In-band DTMF meeting the ITU-T Q.24 receiver tolerances, on 20 ms frames at 16 kHz.
+
+    Each frame is analysed as two 20 ms Hann windows at a 10 ms hop, so a 40 ms key is seen whatever
+    its alignment with the frames. A window holds a key when one row and one column tone carry most of
+    its energy, each dominates its group, the twist is within limits and both tones are within
+    ``max_deviation`` of their nominal frequency (Q.24: accept ±1.5 %, reject ±3.5 %; the frequency is
+    measured on a fine grid only for windows that pass the cheap tests). A key is reported once
+    ``min_windows`` consecutive windows hold it (≈ 40 ms of tone), then not again until a pause.
+    RFC 4733 events are the primary keypad path; this is the fallback.
+    """
 
     _FREQS = np.array(DTMF_ROWS + DTMF_COLS)
+    _FINE_STEPS = np.linspace(-0.06, 0.06, 25)   # relative offsets for the frequency check
 
-    def __init__(self, rate: int = SAMPLE_RATE, block_ms: int = 20, min_level: float = 1e-4,
-                 max_normal_twist_db: float = 8.0, max_reverse_twist_db: float = 4.0) -> None:
+    def __init__(self, rate: int = SAMPLE_RATE, frame_ms: int = 20, min_level: float = 1e-4,
+                 max_normal_twist_db: float = 8.5, max_reverse_twist_db: float = 4.5,
+                 max_deviation: float = 0.025, min_windows: int = 3) -> None:
         self.rate = rate
-        self.block = rate * block_ms // 1000
-        self.block_ms = block_ms
-        n = np.arange(self.block)
-        window = np.hanning(self.block)
+        self.frame = rate * frame_ms // 1000
+        self.hop = self.frame // 2
+        self.frame_ms = frame_ms
+        window = np.hanning(self.frame)
+        n = np.arange(self.frame)
         phases = 2.0 * np.pi * np.outer(self._FREQS, n) / rate
-        self._cos = np.cos(phases) * window
-        self._sin = np.sin(phases) * window
-        self._norm = (window.sum() / 2.0) ** 2
-        self.min_level = min_level
+        scale = window / (window.sum() / 2.0) / 32768.0  # int16-scale samples → tone amplitude (full scale 1)
+        self._basis = np.vstack([np.cos(phases) * scale, np.sin(phases) * scale]).astype(np.float32)
+        fine = np.outer(self._FREQS, 1.0 + self._FINE_STEPS)[:, :, None] * n / rate * 2.0 * np.pi
+        self._fine = np.concatenate([np.cos(fine) * scale, np.sin(fine) * scale], axis=1).astype(np.float32)
+        self._samples = np.zeros(self.frame + self.hop, dtype=np.float32)  # last half frame + this frame
+        self._straddling = self._samples[: self.frame]
+        self._aligned = self._samples[self.hop :]
+        self._last_aligned: str | None = None
+        self._k = len(self._FREQS)
+        self.min_level = min_level  # mean power (full scale = 1) below which nothing is tried
+        self._energy_scale = 1.0 / (self.frame * 32768.0 ** 2)
         self.normal_twist = 10 ** (max_normal_twist_db / 10)
         self.reverse_twist = 10 ** (max_reverse_twist_db / 10)
+        self.max_deviation = max_deviation
+        self.min_windows = min_windows
         self._candidate: str | None = None
         self._run = 0
         self._reported = False
         self._elapsed_ms = 0
-        self.tone_present = False  # whether the last block held a key tone
+        self.tone_present = False  # whether the last frame held a key tone
 
-    def _classify(self, block: np.ndarray) -> str | None:
-        x = block.astype(np.float64) / 32768.0
-        energy = float(np.dot(x, x)) / len(x)
+    def _deviation(self, index: int, window: np.ndarray) -> float:
+        """Relative deviation of the tone near ``_FREQS[index]`` (peak of a fine grid, refined)."""
+        y = (self._fine[index] @ window).astype(np.float64)
+        half = len(self._FINE_STEPS)
+        p = y[:half] ** 2 + y[half:] ** 2
+        k = int(np.argmax(p))
+        step = self._FINE_STEPS[1] - self._FINE_STEPS[0]
+        offset = 0.0
+        if 0 < k < half - 1:
+            a, b, c = np.log(p[k - 1 : k + 2] + 1e-20)
+            denom = a - 2 * b + c
+            offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
+        return float(self._FINE_STEPS[k] + offset * step)
+
+    def _classify(self, window: np.ndarray) -> str | None:
+        """The key held by one window (int16-scale float32 samples), or None."""
+        energy = float(window @ window) * self._energy_scale   # mean power, full scale = 1
         if energy < self.min_level:
             return None
-        re = self._cos @ x
-        im = self._sin @ x
-        power = (re * re + im * im) / self._norm  # ≈ amplitude² of each component
-        rows, cols = power[:4], power[4:]
-        r, c = int(np.argmax(rows)), int(np.argmax(cols))
-        pr, pc = rows[r], cols[c]
-        # The two tones must carry most of the energy (sine of amplitude A has mean power A²/2).
+        v = (self._basis @ window).tolist()
+        k = self._k
+        p = [v[i] * v[i] + v[i + k] * v[i + k] for i in range(k)]   # ≈ amplitude² of each tone
+        rows, cols = p[:4], p[4:]
+        pr, pc = max(rows), max(cols)
+        # The two tones must carry most of the energy (a sine of amplitude A has mean power A²/2).
         if (pr + pc) / 2.0 < 0.6 * energy:
             return None
+        r, c = rows.index(pr), cols.index(pc)
         # Each must dominate the other tones of its group.
-        if np.sort(rows)[-2] > pr / 6.3 or np.sort(cols)[-2] > pc / 6.3:
+        if sorted(rows)[-2] > pr / 6.3 or sorted(cols)[-2] > pc / 6.3:
             return None
         # Twist: high group louder than low ("normal") or quieter ("reverse"), within limits.
         if pc > pr * self.normal_twist or pr > pc * self.reverse_twist:
             return None
+        if abs(self._deviation(r, window)) > self.max_deviation or abs(self._deviation(4 + c, window)) > self.max_deviation:
+            return None
         return DTMF_KEYS[r][c]
 
-    def process(self, frame: np.ndarray) -> DtmfHit | None:
-        """Feed one block of ``block`` samples; returns a hit when a key is first confirmed."""
-        self._elapsed_ms += self.block_ms
-        key = self._classify(frame)
-        self.tone_present = key is not None
+    def _advance(self, key: str | None) -> DtmfHit | None:
         if key is None:
             self._candidate, self._run, self._reported = None, 0, False
             return None
@@ -95,10 +126,29 @@ class DtmfDetector:
             self._candidate, self._run, self._reported = key, 1, False
         else:
             self._run += 1
-        if not self._reported and self._run * self.block_ms >= 40:
+        if not self._reported and self._run >= self.min_windows:
             self._reported = True
             return DtmfHit(key, self._elapsed_ms)
         return None
+
+    def process(self, frame: np.ndarray) -> DtmfHit | None:
+        """Feed one 20 ms frame (int16); returns a hit when a key is first confirmed.
+
+        The frame-aligned window is always analysed; the window straddling the previous frame only
+        when this frame or the last one held a key, so speech costs one analysis per frame."""
+        self._elapsed_ms += self.frame_ms
+        samples = self._samples
+        samples[: self.hop] = samples[self.frame :]
+        samples[self.hop :] = frame
+        aligned = self._classify(self._aligned)
+        straddling = None
+        if aligned is not None or self._last_aligned is not None:
+            straddling = self._classify(self._straddling)
+        self._last_aligned = aligned
+        self.tone_present = aligned is not None or straddling is not None
+        first = self._advance(straddling)
+        second = self._advance(aligned)
+        return first or second
 
 
 def sine(freq: float, ms: int, rate: int = SAMPLE_RATE, amplitude: float = 0.3) -> np.ndarray:

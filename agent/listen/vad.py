@@ -45,9 +45,11 @@ class Endpointer:
         max_samples = (self.config.max_utterance_ms + self.config.preroll_ms) * SAMPLE_RATE // 1000
         self._buffer = np.zeros(max_samples + FRAME_SAMPLES, dtype=np.int16)
         self._preroll_frames = self.config.preroll_ms // FRAME_MS
-        self._recent: deque[np.ndarray] = deque(maxlen=max(self._preroll_frames, 1))
+        self._recent = np.zeros((max(self._preroll_frames, 1), FRAME_SAMPLES), dtype=np.int16)  # pre-roll ring
+        self._recent_count = 0
         self._window: deque[bool] = deque(maxlen=self.config.start_window)
         self._min_power = (10 ** (self.config.min_level_dbfs / 20) * 32768.0) ** 2
+        self._scratch = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self.reset()
 
     def reset(self, config: EndpointConfig | None = None) -> None:
@@ -59,15 +61,18 @@ class Endpointer:
         self._silent_ms = 0
         self._speech_ms = 0
         self._window.clear()
-        self._recent.clear()
+        self._recent_count = 0
 
     def is_voiced(self, frame: np.ndarray, check_flatness: bool = True) -> bool:
-        power = float(np.dot(frame.astype(np.float32), frame.astype(np.float32))) / len(frame)
-        if power < self._min_power or not self._vad.is_speech(frame.tobytes(), SAMPLE_RATE):
+        scratch = self._scratch if len(frame) == FRAME_SAMPLES else np.empty(len(frame), np.float32)
+        scratch[:] = frame
+        power = float(scratch @ scratch) / len(frame)
+        if power < self._min_power:
             return False
-        # Hiss that webrtcvad takes for speech must not start an utterance (the spectrum is only
-        # computed for frames webrtcvad passes while no speech is under way).
-        return not check_flatness or flatness(power_spectrum(frame)) < self.config.max_flatness
+        pcm = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+        if not self._vad.is_speech(memoryview(pcm).cast("B"), SAMPLE_RATE):
+            return False
+        return not check_flatness or flatness(power_spectrum(scratch)) < self.config.max_flatness
 
     def _append(self, frame: np.ndarray) -> None:
         end = self._length + len(frame)
@@ -76,16 +81,23 @@ class Endpointer:
             self._length = end
 
     def process(self, frame: np.ndarray) -> Endpoint | None:
-        voiced = self.is_voiced(frame, check_flatness=not self.in_speech)
+        voiced = self.is_voiced(frame, check_flatness=False)
         if not self.in_speech:
+            if voiced and sum(self._window) + 1 >= self.config.start_frames:
+                # This frame would start an utterance: hiss that webrtcvad takes for speech must not
+                # (the spectrum is computed only here, not for every voiced frame).
+                voiced = flatness(power_spectrum(self._scratch)) < self.config.max_flatness
             self._window.append(voiced)
-            self._recent.append(frame.copy())
+            slots = len(self._recent)
+            self._recent[self._recent_count % slots, : len(frame)] = frame
+            self._recent_count += 1
             if sum(self._window) >= self.config.start_frames:
                 self.in_speech = True
                 self._length = 0
-                for past in self._recent:
-                    self._append(past)
-                self._speech_ms = FRAME_MS * len(self._recent)
+                kept = min(self._recent_count, slots)
+                for k in range(self._recent_count - kept, self._recent_count):
+                    self._append(self._recent[k % slots, : len(frame)])
+                self._speech_ms = FRAME_MS * kept
                 self._silent_ms = 0
                 return Endpoint.STARTED
             return None
@@ -95,7 +107,7 @@ class Endpointer:
         if self._silent_ms >= self.config.hangover_ms or self._speech_ms >= self.config.max_utterance_ms:
             self.in_speech = False
             self._window.clear()
-            self._recent.clear()
+            self._recent_count = 0
             return Endpoint.ENDED
         return None
 
