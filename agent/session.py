@@ -20,6 +20,7 @@ import numpy as np
 from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from .audio.ringbuffer import RingBuffer
 from .amd.detector import AmdDecision, AnsweringMachineDetector, GreetingOver
+from .audio.plc import LossConcealer
 from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
 from .dialogue.survey import SurveyDialogue
@@ -90,6 +91,9 @@ class CallSession:
         self._agent_scratch = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._inband = DtmfDetector()
+        self._plc = LossConcealer(SAMPLE_RATE, FRAME_SAMPLES)
+        self._concealed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._resumed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._last_key: tuple[str, int, str] | None = None  # digit, at_ms, source
         self.amd = amd  # outbound calls: listen first, greet a person, leave a message on a machine
         self.started = False
@@ -139,21 +143,35 @@ class CallSession:
     def push_audio(self, frame: np.ndarray) -> None:
         """One 20 ms int16 frame of the caller at 16 kHz."""
         with self._lock:
-            self._frames_in += 1
-            if self.record:
-                self._caller_frames.append(np.array(frame, dtype=np.int16, copy=True))
-            if self.finished:
-                return
-            if self.amd is not None:
-                self._step_amd(frame)
-                self._check_timers()
-                return
-            hit = self._inband.process(frame)
-            # A key tone is not speech: the endpointer hears silence while one sounds.
-            self._step_endpointer(self._silence if self._inband.tone_present else frame)
-            if hit is not None:
-                self._key(hit.key, "inband")
+            if self._plc.concealing:  # the first frame after a gap is cross-faded from the concealment
+                self._resumed[:] = frame
+                frame = self._plc.received(self._resumed)
+            else:
+                self._plc.received(frame)
+            self._process(frame)
+
+    def push_lost(self) -> None:
+        """The transport knows a 20 ms caller frame was lost: conceal it and go on."""
+        with self._lock:
+            self._process(self._plc.missing(self._concealed))
+
+    def _process(self, frame: np.ndarray) -> None:
+        """One caller frame (received or concealed) through keypad, endpointing and timers."""
+        self._frames_in += 1
+        if self.record:
+            self._caller_frames.append(np.array(frame, dtype=np.int16, copy=True))
+        if self.finished:
+            return
+        if self.amd is not None:
+            self._step_amd(frame)
             self._check_timers()
+            return
+        hit = self._inband.process(frame)
+        # A key tone is not speech: the endpointer hears silence while one sounds.
+        self._step_endpointer(self._silence if self._inband.tone_present else frame)
+        if hit is not None:
+            self._key(hit.key, "inband")
+        self._check_timers()
 
     def push_dtmf(self, digit: str) -> None:
         """A key reported by the transport (RFC 4733 event or SIP INFO)."""

@@ -142,3 +142,20 @@ def test_maximum_call_length_ends_the_call(runtime):
     step(session, 101)
     assert session.finished and session.actions.get_nowait().outcome == "max_duration"
     assert session.dialogue.result.outcome == "max_duration"
+
+
+def test_lost_frames_are_concealed_not_silent(runtime):
+    """A transport that reports a gap gets the pitch-repetition concealment, not a hole."""
+    session = runtime.new_session(CustomerContext("Ana"), record=True)
+    session.start()
+    t = np.arange(FRAME_SAMPLES * 10) / 16000
+    vowel = np.round(8000 * np.sin(2 * np.pi * 150 * t) + 3000 * np.sin(2 * np.pi * 450 * t)).astype(np.int16)
+    for k in range(10):
+        if k == 6:
+            session.push_lost()
+        else:
+            session.push_audio(vowel[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES])
+    caller = session.conversation()[:, 1]
+    lost = caller[6 * FRAME_SAMPLES : 7 * FRAME_SAMPLES].astype(np.float64)
+    expected = vowel[6 * FRAME_SAMPLES : 7 * FRAME_SAMPLES].astype(np.float64)
+    assert np.sum((lost - expected) ** 2) < 0.1 * np.sum(expected**2)

@@ -9,15 +9,17 @@ import numpy as np
 from scipy.signal import butter, sosfilt
 
 from . import g711
+from .plc import LossConcealer
 from .resample import resample
 
 
 def phone_line(audio: np.ndarray, rate: int, *, codec: str = "ulaw", snr_db: float | None = None,
-               loss: float = 0.0, seed: int = 0, out_rate: int = 8000) -> np.ndarray:
+               loss: float = 0.0, conceal: bool = False, seed: int = 0, out_rate: int = 8000) -> np.ndarray:
     """Pass ``audio`` (float32 at ``rate``) through a narrow-band phone channel.
 
     ``snr_db`` adds white-ish noise at that signal-to-noise ratio (measured on the speech);
-    ``loss`` drops that fraction of 20 ms frames (zeros, as a jitter buffer with no concealment).
+    ``loss`` drops that fraction of 20 ms frames: zeros, as a jitter buffer with no concealment, or
+    with ``conceal`` the pitch-repetition concealment of a receiver that has it.
     Returns float32 at ``out_rate``.
     """
     rng = np.random.default_rng(seed)
@@ -39,9 +41,13 @@ def phone_line(audio: np.ndarray, rate: int, *, codec: str = "ulaw", snr_db: flo
         x = g711.alaw_decode(g711.alaw_encode(_to_int16(x))).astype(np.float32) / 32768.0
     if loss > 0:
         frame = 160
-        for start in range(0, x.size, frame):
+        plc = LossConcealer(8000, frame) if conceal else None
+        for start in range(0, x.size - frame + 1, frame):
+            chunk = x[start : start + frame]
             if rng.random() < loss:
-                x[start : start + frame] = 0.0
+                plc.missing(chunk) if plc else chunk.fill(0.0)
+            elif plc:
+                plc.received(chunk)
     return x if out_rate == 8000 else resample(x, 8000, out_rate)
 
 
