@@ -78,6 +78,14 @@ class BargeIn(Event):
 
 
 @dataclass(frozen=True)
+class EchoIgnored(Event):
+    """Caller-side audio during ``prompt`` was the echo of the prompt itself (logged once per prompt)."""
+
+    prompt: str
+    score: float
+
+
+@dataclass(frozen=True)
 class AnswerRecorded(Event):
     question: str
     value: Any

@@ -18,14 +18,15 @@ from typing import Protocol
 import numpy as np
 
 from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
-from .audio.ringbuffer import RingBuffer
+from .audio.ringbuffer import AudioHistory, RingBuffer
 from .amd.detector import AmdDecision, AnsweringMachineDetector, GreetingOver
+from .audio.echo import echo_likeness
 from .audio.plc import LossConcealer
 from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
 from .dialogue.survey import SurveyDialogue
-from .events import (AmdVerdict, BargeIn, Dtmf, Event, Hangup, Heard, NoInput, PlayTune, Say, SpeechEnded,
-                     SpeechStarted, Transfer)
+from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Heard, NoInput, PlayTune, Say,
+                     SpeechEnded, SpeechStarted, Transfer)
 from .listen.vad import Endpoint, EndpointConfig, Endpointer
 from .speak.cache import PromptCache
 from .speak.tunes import render_tune
@@ -33,6 +34,8 @@ from .understand.decide import Understander
 
 PERSONAL_FIELDS = ("{nombre}", "{nombre_coma}", "{tema}")
 SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
+ECHO_TAIL_SAMPLES = SAMPLE_RATE * 800 // 1000  # echo delays up to ~600 ms (round trip plus buffering)
+ECHO_CHECK_SAMPLES = SAMPLE_RATE * 200 // 1000
 
 
 def render_tunes(script) -> dict[str, np.ndarray]:
@@ -49,7 +52,8 @@ class SessionConfig:
     closed_endpoint: EndpointConfig = EndpointConfig(hangover_ms=600, max_utterance_ms=8000)
     free_endpoint: EndpointConfig = EndpointConfig(hangover_ms=1200, max_utterance_ms=25000)
     barge_in: bool = True
-    barge_in_grace_ms: int = 300   # speech this early in a prompt is taken as echo, not barge-in
+    barge_in_grace_ms: int = 0     # speech this early in a prompt never barges in
+    echo_threshold: float = 0.8    # caller audio this correlated with our prompt is its echo, not speech
     max_call_ms: int = 10 * 60 * 1000
     playback_seconds: int = 120
 
@@ -89,6 +93,8 @@ class CallSession:
         self._agent_frames: list[np.ndarray] = []
         self._caller_frames: list[np.ndarray] = []
         self._agent_scratch = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._agent_tail = AudioHistory(ECHO_TAIL_SAMPLES)  # what we played lately, for the echo check
+        self._echo_logged_for: str | None = None
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._inband = DtmfDetector()
         self._plc = LossConcealer(SAMPLE_RATE, FRAME_SAMPLES)
@@ -136,6 +142,7 @@ class CallSession:
         """The agent's next 20 ms frame (silence when nothing is queued). Never blocks."""
         frame = self._agent_scratch if out is None else out
         self._played += self._playback.read_into(frame)
+        self._agent_tail.push(frame)
         if self.record:
             self._agent_frames.append(frame.copy())
         return frame
@@ -168,7 +175,10 @@ class CallSession:
             return
         hit = self._inband.process(frame)
         # A key tone is not speech: the endpointer hears silence while one sounds.
-        self._step_endpointer(self._silence if self._inband.tone_present else frame)
+        if self._inband.tone_present:
+            self._step_endpointer(self._silence, 0.0)
+        else:
+            self._step_endpointer(frame, self._inband.frame_power)
         if hit is not None:
             self._key(hit.key, "inband")
         self._check_timers()
@@ -240,10 +250,13 @@ class CallSession:
         self._segments.clear()
         self._log(BargeIn(self.now_ms, cause, segment.prompt))
 
-    def _step_endpointer(self, frame: np.ndarray) -> None:
+    def _step_endpointer(self, frame: np.ndarray, power: float | None = None) -> None:
         listening = self.dialogue.awaiting is not None
-        endpoint = self._endpointer.process(frame)
+        endpoint = self._endpointer.process(frame, power)
         if endpoint is Endpoint.STARTED:
+            if self._is_echo():
+                self._endpointer.reset()  # our own prompt coming back: not the caller speaking
+                return
             self._log(SpeechStarted(self.now_ms))
             self._no_input_deadline = None
             segment = self._current_segment()
@@ -258,6 +271,21 @@ class CallSession:
             self._log(Heard(self.now_ms, question.id, transcript.text, understanding.intent,
                             dict(understanding.slots), round(understanding.confidence, 3), transcript.elapsed_ms))
             self._apply(self.dialogue.on_understanding(understanding, self.now_ms))
+
+    def _is_echo(self) -> bool:
+        """Whether the audio that just started an utterance is the echo of what we played."""
+        tail = self._agent_tail.latest()
+        if not tail.any():
+            return False
+        score = echo_likeness(self._endpointer.utterance()[-ECHO_CHECK_SAMPLES:], tail.astype(np.float32) / 32768.0)
+        if score < self.config.echo_threshold:
+            return False
+        segment = self._current_segment()
+        prompt = segment.prompt if segment else ""
+        if self._echo_logged_for != prompt:  # once per prompt, not every 60 ms
+            self._echo_logged_for = prompt
+            self._log(EchoIgnored(self.now_ms, prompt, round(score, 3)))
+        return True
 
     def _played_in_segment(self, segment: _Segment) -> int:
         return (self._played - segment.start) * 1000 // SAMPLE_RATE

@@ -251,3 +251,16 @@ def test_phone_line_concealment_beats_zero_filled_losses():
     patched = phone_line(speech, 16000, loss=0.05, conceal=True, seed=3)
     assert np.count_nonzero(holes == 0) >= 2 * 160               # frames were lost (the same in both)
     assert _snr_db(clean, patched) > _snr_db(clean, holes) + 6
+
+
+def test_audio_history_keeps_the_newest_samples_in_order():
+    from encuestador.audio.ringbuffer import AudioHistory
+
+    history = AudioHistory(7)
+    assert list(history.latest()) == [0] * 7
+    for start in range(0, 20, 3):
+        history.push(np.arange(start, start + 3, dtype=np.int16))
+    assert list(history.latest()) == list(range(14, 21))
+    assert list(history.latest(2)) == [19, 20]
+    history.push(np.arange(100, 110, dtype=np.int16))  # longer than the capacity
+    assert list(history.latest()) == list(range(103, 110))

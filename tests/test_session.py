@@ -7,7 +7,7 @@ import pytest
 
 from encuestador.audio import FRAME_SAMPLES
 from encuestador.dialogue.survey import CustomerContext
-from encuestador.events import BargeIn, Hangup, NoInput, Say
+from encuestador.events import BargeIn, EchoIgnored, Hangup, Heard, NoInput, Say
 from encuestador.store import Store, StoreSink
 
 SILENCE = np.zeros(FRAME_SAMPLES, np.int16)
@@ -159,3 +159,56 @@ def test_lost_frames_are_concealed_not_silent(runtime):
     lost = caller[6 * FRAME_SAMPLES : 7 * FRAME_SAMPLES].astype(np.float64)
     expected = vowel[6 * FRAME_SAMPLES : 7 * FRAME_SAMPLES].astype(np.float64)
     assert np.sum((lost - expected) ** 2) < 0.1 * np.sum(expected**2)
+
+
+class EchoingLine:
+    """The agent's own audio coming back on the caller side: delayed, attenuated by ``erl_db``,
+    coloured by a short hybrid filter, over faint line noise."""
+
+    def __init__(self, delay_ms: int = 120, erl_db: float = 10.0) -> None:
+        from scipy.signal import lfilter
+
+        self._lfilter = lfilter
+        self._delay = [np.zeros(FRAME_SAMPLES, np.float64)] * (delay_ms // 20)
+        self._gain = 10 ** (-erl_db / 20)
+        self._state = np.zeros(3)
+        self._rng = np.random.default_rng(1)
+
+    def step(self, session, caller_voice: np.ndarray | None = None) -> None:
+        played = session.pull_audio().astype(np.float64)
+        self._delay.append(played)
+        echo, self._state = self._lfilter([0.6, 0.3, -0.2, 0.1], [1.0], self._delay.pop(0), zi=self._state)
+        mixed = echo * self._gain + self._rng.standard_normal(FRAME_SAMPLES) * 3
+        if caller_voice is not None:
+            mixed += caller_voice
+        session.push_audio(np.clip(np.round(mixed), -32768, 32767).astype(np.int16))
+
+
+def test_echo_of_the_prompt_does_not_barge_in_or_answer(runtime):
+    session = runtime.new_session(customer())
+    session.start()
+    line = EchoingLine()
+    for _ in range(50 * 12):  # the greeting and the consent question, with their echo
+        line.step(session)
+    assert not [e for e in session.events if isinstance(e, (BargeIn, Heard))]
+    assert [e for e in session.events if isinstance(e, EchoIgnored)]
+    assert session.dialogue.awaiting.id == "consent"
+
+
+def test_caller_speaking_over_the_echo_still_barges_in_within_200_ms(runtime, wavs, load_wav):
+    session = runtime.new_session(customer())
+    session.start()
+    line = EchoingLine(erl_db=12)
+    for _ in range(60):
+        line.step(session)
+    assert session.playing
+    speech = np.clip(load_wav(wavs["si"]) * 32767, -32768, 32767).astype(np.int16)
+    voiced_at = next(i for i in range(0, len(speech), FRAME_SAMPLES)
+                     if np.abs(speech[i : i + FRAME_SAMPLES]).max() > 3000) // FRAME_SAMPLES
+    for k in range(len(speech) // FRAME_SAMPLES):
+        line.step(session, speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES].astype(np.float64))
+        if any(isinstance(e, BargeIn) for e in session.events):
+            break
+    barge = [e for e in session.events if isinstance(e, BargeIn)]
+    assert barge and barge[0].cause == "speech"
+    assert (k - voiced_at) * 20 <= 200

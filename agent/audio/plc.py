@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ringbuffer import AudioHistory
+
 
 class LossConcealer:
     def __init__(self, rate: int, frame: int, min_pitch_ms: float = 2.5, max_pitch_ms: float = 15.0,
@@ -23,7 +25,7 @@ class LossConcealer:
         self.min_lag = int(rate * min_pitch_ms / 1000)
         self.max_lag = int(rate * max_pitch_ms / 1000)
         self.corr_window = int(rate * 0.010)
-        self.history = np.zeros(self.max_lag + self.corr_window + frame, dtype=np.float32)
+        self.history = AudioHistory(self.max_lag + self.corr_window + frame, np.float32)
         self.full_level = int(rate * full_level_ms / 1000)
         self.fade = int(rate * fade_ms / 1000)
         self.crossfade = min(frame, int(rate * crossfade_ms / 1000))
@@ -53,7 +55,7 @@ class LossConcealer:
         """Fill ``out`` (one frame) with the concealment of a lost frame. Returns it."""
         if self._period is None:
             lag = self._pitch_lag()
-            self._period = self.history[-lag:].copy()
+            self._period = self.history.latest(lag)
             self._phase = 0
         audio = self._synthesize(len(out))
         if out.dtype.kind == "i":
@@ -68,7 +70,7 @@ class LossConcealer:
     def _pitch_lag(self) -> int:
         """The lag (samples) with the highest normalised correlation between the last 10 ms and
         the 10 ms before it, within the pitch range."""
-        h = self.history.astype(np.float64)
+        h = self.history.latest().astype(np.float64)
         w = self.corr_window
         target = h[-w:]
         lags = np.arange(self.min_lag, self.max_lag + 1)
@@ -92,6 +94,4 @@ class LossConcealer:
         return period[idx] * gain
 
     def _remember(self, frame: np.ndarray) -> None:
-        n = len(frame)
-        self.history[:-n] = self.history[n:]
-        self.history[-n:] = frame
+        self.history.push(frame)

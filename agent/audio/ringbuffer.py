@@ -72,3 +72,37 @@ class RingBuffer:
         with self._lock:
             dropped, self._size = self._size, 0
         return dropped
+
+
+class AudioHistory:
+    """The newest ``capacity`` samples of a stream, overwritten in place (for looking back: echo
+    checks, loss concealment). ``push`` is one or two slice copies and no lock: a reader on another
+    thread may see a frame half-updated, which these uses tolerate."""
+
+    def __init__(self, capacity: int, dtype: type = np.int16) -> None:
+        self._buf = np.zeros(capacity, dtype=dtype)
+        self._capacity = capacity
+        self._end = 0  # where the next sample goes
+
+    def push(self, samples: np.ndarray) -> None:
+        n = len(samples)
+        end = self._end
+        if n >= self._capacity:
+            self._buf[:] = samples[-self._capacity :]
+            self._end = 0
+        elif end + n <= self._capacity:
+            self._buf[end : end + n] = samples
+            self._end = (end + n) % self._capacity
+        else:
+            first = self._capacity - end
+            self._buf[end:] = samples[:first]
+            self._buf[: n - first] = samples[first:]
+            self._end = n - first
+
+    def latest(self, n: int | None = None) -> np.ndarray:
+        """A copy of the newest ``n`` samples (default: all), oldest first."""
+        n = self._capacity if n is None else min(n, self._capacity)
+        end = self._end
+        if n <= end:
+            return self._buf[end - n : end].copy()
+        return np.concatenate([self._buf[self._capacity - (n - end) :], self._buf[:end]])

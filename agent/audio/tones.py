@@ -68,6 +68,8 @@ class DtmfDetector:
         self._aligned = self._samples[self.hop :]
         self._last_aligned: str | None = None
         self._k = len(self._FREQS)
+        self._projection = np.zeros(2 * self._k, dtype=np.float32)
+        self.frame_power = 0.0  # mean square (int16 scale) of the last frame, shared with the VAD
         self.min_level = min_level  # mean power (full scale = 1) below which nothing is tried
         self._energy_scale = 1.0 / (self.frame * 32768.0 ** 2)
         self.normal_twist = 10 ** (max_normal_twist_db / 10)
@@ -94,14 +96,14 @@ class DtmfDetector:
             offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
         return float(self._FINE_STEPS[k] + offset * step)
 
-    def _classify(self, window: np.ndarray) -> str | None:
-        """The key held by one window (int16-scale float32 samples), or None."""
-        energy = float(window @ window) * self._energy_scale   # mean power, full scale = 1
+    def _classify(self, window: np.ndarray, raw_energy: float) -> str | None:
+        """The key held by one window (int16-scale float32 samples, Σx² given), or None."""
+        energy = raw_energy * self._energy_scale   # mean power, full scale = 1
         if energy < self.min_level:
             return None
-        v = (self._basis @ window).tolist()
+        v = np.dot(self._basis, window, out=self._projection).tolist()
         k = self._k
-        p = [v[i] * v[i] + v[i + k] * v[i + k] for i in range(k)]   # ≈ amplitude² of each tone
+        p = [a * a + b * b for a, b in zip(v[:k], v[k:])]   # ≈ amplitude² of each tone
         rows, cols = p[:4], p[4:]
         pr, pc = max(rows), max(cols)
         # The two tones must carry most of the energy (a sine of amplitude A has mean power A²/2).
@@ -140,10 +142,12 @@ class DtmfDetector:
         samples = self._samples
         samples[: self.hop] = samples[self.frame :]
         samples[self.hop :] = frame
-        aligned = self._classify(self._aligned)
+        raw = float(np.dot(self._aligned, self._aligned))
+        self.frame_power = raw / self.frame
+        aligned = self._classify(self._aligned, raw)
         straddling = None
         if aligned is not None or self._last_aligned is not None:
-            straddling = self._classify(self._straddling)
+            straddling = self._classify(self._straddling, float(np.dot(self._straddling, self._straddling)))
         self._last_aligned = aligned
         self.tone_present = aligned is not None or straddling is not None
         first = self._advance(straddling)

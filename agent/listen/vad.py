@@ -63,16 +63,20 @@ class Endpointer:
         self._window.clear()
         self._recent_count = 0
 
-    def is_voiced(self, frame: np.ndarray, check_flatness: bool = True) -> bool:
-        scratch = self._scratch if len(frame) == FRAME_SAMPLES else np.empty(len(frame), np.float32)
-        scratch[:] = frame
-        power = float(scratch @ scratch) / len(frame)
+    def is_voiced(self, frame: np.ndarray, check_flatness: bool = True, power: float | None = None) -> bool:
+        """Whether webrtcvad hears speech in ``frame`` (above the level gate; with ``check_flatness``,
+        not hiss). ``power``: the frame's mean square when the caller has it already."""
+        if power is None:
+            scratch = self._scratch if len(frame) == FRAME_SAMPLES else np.empty(len(frame), np.float32)
+            scratch[:] = frame
+            power = float(np.dot(scratch, scratch)) / len(frame)
         if power < self._min_power:
             return False
-        pcm = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
-        if not self._vad.is_speech(memoryview(pcm).cast("B"), SAMPLE_RATE):
+        if not frame.flags.c_contiguous:
+            frame = np.ascontiguousarray(frame)
+        if not self._vad.is_speech(memoryview(frame).cast("B"), SAMPLE_RATE):
             return False
-        return not check_flatness or flatness(power_spectrum(scratch)) < self.config.max_flatness
+        return not check_flatness or flatness(power_spectrum(frame)) < self.config.max_flatness
 
     def _append(self, frame: np.ndarray) -> None:
         end = self._length + len(frame)
@@ -80,13 +84,14 @@ class Endpointer:
             self._buffer[self._length : end] = frame
             self._length = end
 
-    def process(self, frame: np.ndarray) -> Endpoint | None:
-        voiced = self.is_voiced(frame, check_flatness=False)
+    def process(self, frame: np.ndarray, power: float | None = None) -> Endpoint | None:
+        """One contiguous 20 ms int16 frame (``power``: its mean square, if already known)."""
+        voiced = self.is_voiced(frame, check_flatness=False, power=power)
         if not self.in_speech:
             if voiced and sum(self._window) + 1 >= self.config.start_frames:
                 # This frame would start an utterance: hiss that webrtcvad takes for speech must not
                 # (the spectrum is computed only here, not for every voiced frame).
-                voiced = flatness(power_spectrum(self._scratch)) < self.config.max_flatness
+                voiced = flatness(power_spectrum(frame)) < self.config.max_flatness
             self._window.append(voiced)
             slots = len(self._recent)
             self._recent[self._recent_count % slots, : len(frame)] = frame
