@@ -33,6 +33,8 @@ class SpeechStarted(Event):
 @dataclass(frozen=True)
 class SpeechEnded(Event):
     duration_ms: int
+    level_dbfs: float = -120.0        # mean level of the utterance's voiced frames
+    noise_floor_dbfs: float = -120.0  # the line's noise floor at that moment
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from .dialogue.script import SurveyScript
 from .dialogue.survey import CustomerContext, SurveyDialogue
 from .listen.asr import Hints, Recognizer, Transcript, VoskRecognizer, WhisperRecognizer
 from .models.registry import MissingModelError, load_manifest, models_home, resolve
-from .session import PERSONAL_FIELDS, CallSession, EventSink, SessionConfig, render_tunes
+from .session import CallSession, EventSink, SessionConfig, render_tunes
 from .speak.cache import PromptCache
+from .speak.sentences import split_sentences
 from .speak.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer
 from .understand.decide import Understander
 
@@ -103,16 +104,18 @@ class Runtime:
         self.tunes = render_tunes(self.script)
 
     def fixed_prompt_texts(self) -> list[str]:
-        """Every prompt that does not name the customer, as it will be spoken (all salutations)."""
+        """Every sentence of every prompt that does not name the customer, as it will be spoken
+        (all salutations); the session looks sentences up in the cache one by one."""
         templates = list(self.script.prompts.values())
         for q in self.script.questions.values():
             templates += [q.prompt, q.reprompt] + ([q.prompt_with_topic] if q.prompt_with_topic else [])
-        texts = []
+        marker = "\u2063"  # stands for the customer's name and topic; sentences holding it are per call
+        texts: list[str] = []
         for template in templates:
-            if any(f in template for f in PERSONAL_FIELDS):
-                continue
             for hour in (9, 15, 20) if "{saludo}" in template else (9,):
-                texts.append(CustomerContext(self.options.company, local_hour=hour).fill(template))
+                context = CustomerContext(self.options.company, name=marker, topic=marker, local_hour=hour,
+                                          callback_number=self.options.callback_number)
+                texts += [s for s in split_sentences(context.fill(template)) if marker not in s and s not in texts]
         return texts
 
     def prerender(self) -> int:

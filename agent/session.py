@@ -20,7 +20,8 @@ import numpy as np
 from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from .audio.ringbuffer import AudioHistory, RingBuffer
 from .amd.detector import AmdDecision, AnsweringMachineDetector, GreetingOver
-from .audio.echo import echo_likeness
+from .audio.echo import looks_like_echo
+from .audio.level import DcRemover, LevelMeter
 from .audio.plc import LossConcealer
 from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
@@ -29,10 +30,10 @@ from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Hear
                      SpeechEnded, SpeechStarted, Transfer)
 from .listen.vad import Endpoint, EndpointConfig, Endpointer
 from .speak.cache import PromptCache
+from .speak.sentences import split_sentences
 from .speak.tunes import render_tune
 from .understand.decide import Understander
 
-PERSONAL_FIELDS = ("{nombre}", "{nombre_coma}", "{tema}")
 SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
 ECHO_TAIL_SAMPLES = SAMPLE_RATE * 800 // 1000  # echo delays up to ~600 ms (round trip plus buffering)
 ECHO_CHECK_SAMPLES = SAMPLE_RATE * 200 // 1000
@@ -56,6 +57,7 @@ class SessionConfig:
     echo_threshold: float = 0.8    # caller audio this correlated with our prompt is its echo, not speech
     max_call_ms: int = 10 * 60 * 1000
     playback_seconds: int = 120
+    speak_ahead_ms: int = 1500     # synthesise the next sentence when less than this is queued
 
 
 @dataclass
@@ -64,6 +66,14 @@ class _Segment:
     end: int            # ... and where it ends
     prompt: str
     interruptible: bool
+
+
+@dataclass
+class _Pending:
+    text: str | None      # a sentence to synthesise, or None for a tune
+    prompt: str
+    interruptible: bool
+    tune: str | None = None
 
 
 class CallSession:
@@ -82,6 +92,7 @@ class CallSession:
         self._queued = 0      # samples ever queued for playback
         self._played = 0      # samples ever handed to the transport (media thread)
         self._segments: deque[_Segment] = deque()
+        self._to_speak: deque[_Pending] = deque()   # sentences (and tunes) not yet synthesised
         self._endpointer = Endpointer(self.config.closed_endpoint)
         self._frames_in = 0
         self._no_input_deadline: int | None = None
@@ -98,6 +109,8 @@ class CallSession:
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._inband = DtmfDetector()
         self._plc = LossConcealer(SAMPLE_RATE, FRAME_SAMPLES)
+        self._dc = DcRemover()
+        self._level = LevelMeter()
         self._concealed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._resumed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._last_key: tuple[str, int, str] | None = None  # digit, at_ms, source
@@ -112,7 +125,8 @@ class CallSession:
 
     @property
     def playing(self) -> bool:
-        return len(self._playback) > 0
+        """Audio queued for the caller, or sentences still to be synthesised."""
+        return len(self._playback) > 0 or bool(self._to_speak)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -148,8 +162,9 @@ class CallSession:
         return frame
 
     def push_audio(self, frame: np.ndarray) -> None:
-        """One 20 ms int16 frame of the caller at 16 kHz."""
+        """One 20 ms int16 frame of the caller at 16 kHz (a DC offset on the line is removed in place)."""
         with self._lock:
+            self._dc.process(frame)
             if self._plc.concealing:  # the first frame after a gap is cross-faded from the concealment
                 self._resumed[:] = frame
                 frame = self._plc.received(self._resumed)
@@ -173,12 +188,15 @@ class CallSession:
             self._step_amd(frame)
             self._check_timers()
             return
+        if self._to_speak:
+            self._speak_ahead()
         hit = self._inband.process(frame)
         # A key tone is not speech: the endpointer hears silence while one sounds.
         if self._inband.tone_present:
             self._step_endpointer(self._silence, 0.0)
         else:
             self._step_endpointer(frame, self._inband.frame_power)
+        self._level.update(self._inband.frame_power, self._endpointer.in_speech)
         if hit is not None:
             self._key(hit.key, "inband")
         self._check_timers()
@@ -244,10 +262,11 @@ class CallSession:
             return
         if not segment.interruptible or not (self.config.barge_in or force):
             return
-        # Cut only interruptible prompts; a non-interruptible one queued later stays.
+        # Cut what is queued; sentences not yet synthesised are dropped unless non-interruptible.
         self._playback.clear()
         self._played = self._queued
         self._segments.clear()
+        self._to_speak = deque(item for item in self._to_speak if not item.interruptible)
         self._log(BargeIn(self.now_ms, cause, segment.prompt))
 
     def _step_endpointer(self, frame: np.ndarray, power: float | None = None) -> None:
@@ -257,13 +276,15 @@ class CallSession:
             if self._is_echo():
                 self._endpointer.reset()  # our own prompt coming back: not the caller speaking
                 return
+            self._level.take_speech_dbfs()  # the utterance's level counts from here
             self._log(SpeechStarted(self.now_ms))
             self._no_input_deadline = None
             segment = self._current_segment()
             if listening and segment is not None and self._played_in_segment(segment) >= self.config.barge_in_grace_ms:
                 self._barge_in("speech")
         elif endpoint is Endpoint.ENDED:
-            self._log(SpeechEnded(self.now_ms, self._endpointer.speech_ms))
+            self._log(SpeechEnded(self.now_ms, self._endpointer.speech_ms, round(self._level.take_speech_dbfs(), 1),
+                                  round(self._level.noise_floor_dbfs, 1)))
             question = self.dialogue.awaiting
             if question is None:
                 return
@@ -277,8 +298,9 @@ class CallSession:
         tail = self._agent_tail.latest()
         if not tail.any():
             return False
-        score = echo_likeness(self._endpointer.utterance()[-ECHO_CHECK_SAMPLES:], tail.astype(np.float32) / 32768.0)
-        if score < self.config.echo_threshold:
+        echo, score = looks_like_echo(self._endpointer.utterance()[-ECHO_CHECK_SAMPLES:],
+                                      tail.astype(np.float32) / 32768.0, self.config.echo_threshold)
+        if not echo:
             return False
         segment = self._current_segment()
         prompt = segment.prompt if segment else ""
@@ -312,6 +334,23 @@ class CallSession:
             self._log(NoInput(self.now_ms, question.id))
             self._apply(self.dialogue.on_no_input(self.now_ms))
 
+    def _speak_ahead(self) -> None:
+        """Synthesise pending sentences until ``speak_ahead_ms`` of audio is queued: the first sentence
+        plays while the next is made. Fixed sentences come from the prompt cache; those naming the
+        customer (name, topic) are synthesised for this call and never stored."""
+        ahead = self.config.speak_ahead_ms * SAMPLE_RATE // 1000
+        while self._to_speak and len(self._playback) < ahead:
+            item = self._to_speak.popleft()
+            if item.tune is not None:
+                audio = self._tunes[item.tune]
+            else:
+                audio = self.prompts.get(item.text, cache=not self._names_customer(item.text))
+            self._enqueue(audio, item.prompt, item.interruptible)
+
+    def _names_customer(self, sentence: str) -> bool:
+        customer = self.dialogue.customer
+        return any(value and value in sentence for value in (customer.name, customer.topic))
+
     def _enqueue(self, audio: np.ndarray, prompt: str, interruptible: bool) -> None:
         if len(audio) == 0:
             return
@@ -325,24 +364,17 @@ class CallSession:
         for event in events:
             self._log(event)
             if isinstance(event, Say):
-                personal = any(f in self._template_of(event.prompt) for f in PERSONAL_FIELDS)
-                audio = self.prompts.get(event.text, cache=not personal)
-                self._enqueue(audio, event.prompt, event.interruptible)
+                self._to_speak.extend(_Pending(sentence, event.prompt, event.interruptible)
+                                      for sentence in split_sentences(event.text))
             elif isinstance(event, PlayTune):
-                self._enqueue(self._tunes[event.tune], f"tune:{event.tune}", False)
+                self._to_speak.append(_Pending(None, f"tune:{event.tune}", False, event.tune))
             elif isinstance(event, (Hangup, Transfer)):
                 self._pending_end = event
+        self._speak_ahead()
         after = self.dialogue.awaiting
         if after is not None and after is not before:
             self._endpointer.reset(self.config.free_endpoint if after.kind == "free" else self.config.closed_endpoint)
         self._no_input_deadline = None
-
-    def _template_of(self, prompt_id: str) -> str:
-        script = self.dialogue.script
-        if "." in prompt_id:
-            qid, attr = prompt_id.split(".", 1)
-            return getattr(script.questions[qid], attr) or ""
-        return script.prompts.get(prompt_id, "")
 
     def _finish(self, final: Event, notify: bool = True) -> None:
         self.finished = True

@@ -264,3 +264,30 @@ def test_audio_history_keeps_the_newest_samples_in_order():
     assert list(history.latest(2)) == [19, 20]
     history.push(np.arange(100, 110, dtype=np.int16))  # longer than the capacity
     assert list(history.latest()) == list(range(103, 110))
+
+
+def test_dc_remover_takes_out_an_offset_and_leaves_a_clean_line_alone():
+    from encuestador.audio.level import DcRemover
+
+    t = np.arange(320 * 300)
+    tone = np.round(3000 * np.sin(2 * np.pi * 440 * t / 16000)).astype(np.int16)
+    remover = DcRemover()
+    out = np.concatenate([remover.process((tone[i : i + 320] + 1500).astype(np.int16)) for i in range(0, tone.size, 320)])
+    assert abs(out[-320 * 50 :].mean()) < 40                       # the 1500 offset is gone after ~5 s
+    clean = DcRemover()
+    frames = [tone[i : i + 320].copy() for i in range(0, tone.size, 320)]
+    assert all(np.array_equal(clean.process(f.copy()), f) for f in frames)
+
+
+def test_level_meter_reports_speech_level_and_noise_floor():
+    from encuestador.audio.level import LevelMeter, dbfs
+
+    assert dbfs(32768.0**2) == pytest.approx(0.0) and dbfs(0.0) == -120.0
+    meter = LevelMeter()
+    quiet, loud = (10 ** (-60 / 20) * 32768) ** 2, (10 ** (-20 / 20) * 32768) ** 2
+    for k in range(200):
+        speaking = 50 <= k < 100
+        meter.update(loud if speaking else quiet, voiced=speaking)
+    assert meter.take_speech_dbfs() == pytest.approx(-20.0, abs=0.01)
+    assert meter.noise_floor_dbfs == pytest.approx(-60.0, abs=0.5)
+    assert meter.take_speech_dbfs() == -120.0

@@ -212,3 +212,47 @@ def test_caller_speaking_over_the_echo_still_barges_in_within_200_ms(runtime, wa
     barge = [e for e in session.events if isinstance(e, BargeIn)]
     assert barge and barge[0].cause == "speech"
     assert (k - voiced_at) * 20 <= 200
+
+
+class RecordingSynthesizer:
+    """The real voice, noting what it was asked to say."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.voice_id = inner, inner.name, inner.voice_id
+        self.texts: list[str] = []
+
+    def synthesize(self, text: str) -> np.ndarray:
+        self.texts.append(text)
+        return self.inner.synthesize(text)
+
+
+def test_prompts_are_spoken_sentence_by_sentence_and_names_never_cached(runtime, tmp_path):
+    from encuestador.dialogue.survey import SurveyDialogue
+    from encuestador.session import CallSession
+    from encuestador.speak.cache import PromptCache
+
+    voice = RecordingSynthesizer(runtime.synthesizer)
+    cache = PromptCache(voice, tmp_path / "cache")
+    session = CallSession(SurveyDialogue(runtime.script, customer()), runtime.understander, cache,
+                          record=False, tunes=runtime.tunes)
+    session.start()
+    # Only what is needed to start playing was made: the greeting, not yet the question after it.
+    assert voice.texts[0] == "Buenos días, Ana."
+    assert not any("minutos" in t for t in voice.texts)
+    for _ in range(50 * 10):
+        step(session)
+        if any("minutos" in t for t in voice.texts):
+            break
+    assert any("minutos" in t for t in voice.texts)
+    assert len(session._playback) > 0                           # made while the greeting still played
+    assert all(len(t) < 120 for t in voice.texts)               # one sentence at a time
+    on_disk = len(list((tmp_path / "cache").glob("*.wav")))
+    assert on_disk == len(voice.texts) - 1                      # everything but the sentence with the name
+    # A second call with another customer: fixed sentences come from the cache.
+    voice.texts.clear()
+    other = CallSession(SurveyDialogue(runtime.script, CustomerContext(company="Telecom del Norte", name="Luis",
+                                                                       local_hour=10)),
+                        runtime.understander, cache, record=False, tunes=runtime.tunes)
+    other.start()
+    step(other, 50 * 10)
+    assert voice.texts == ["Buenos días, Luis."]

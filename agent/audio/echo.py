@@ -38,3 +38,17 @@ def echo_likeness(caller: np.ndarray, agent: np.ndarray) -> float:
     if not valid.any():
         return 0.0
     return float(np.max(np.abs(corr[valid]) / (window_norm[valid] * c_norm)))
+
+
+def looks_like_echo(caller: np.ndarray, agent: np.ndarray, threshold: float = 0.8,
+                    quiet_threshold: float = 0.5, erl_db: float = 6.0) -> tuple[bool, float]:
+    """(echo?, correlation). Echo when the correlation reaches ``threshold``, or ``quiet_threshold``
+    while the caller side is no louder than our audio less ``erl_db`` of echo return loss (the Geigel
+    double-talk rule: a person talking over a prompt is louder than its echo)."""
+    score = echo_likeness(caller, agent)
+    if score >= threshold:
+        return True, score
+    caller_rms = float(np.sqrt(np.mean(np.square(caller, dtype=np.float64)))) if len(caller) else 0.0
+    agent_rms = float(np.sqrt(np.mean(np.square(agent, dtype=np.float64)))) if len(agent) else 0.0
+    quiet = caller_rms < agent_rms * 10 ** (-erl_db / 20)
+    return score >= quiet_threshold and quiet, score

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..events import AnswerRecorded, Event, TicketOpened, Transfer
 
@@ -70,6 +71,41 @@ MIGRATIONS: list[str] = [
         added_at TEXT NOT NULL
     );
     """,
+    # 2: campaigns — dialling attempts, requested callbacks, the CRM outbox, the purge audit.
+    """
+    ALTER TABLE customers ADD COLUMN callback_at TEXT;
+    ALTER TABLE customers ADD COLUMN imported_from TEXT;
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer_id TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        call_id TEXT,
+        caller_id TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT
+    );
+    CREATE INDEX attempts_customer ON attempts(customer_id);
+    CREATE UNIQUE INDEX attempts_one_open ON attempts(customer_id) WHERE ended_at IS NULL;
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        call_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        tries INTEGER NOT NULL DEFAULT 0,
+        next_try_at TEXT NOT NULL,
+        delivered_at TEXT,
+        last_error TEXT
+    );
+    CREATE TABLE purge_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id TEXT,
+        kind TEXT NOT NULL,
+        detail TEXT,
+        purged_at TEXT NOT NULL
+    );
+    """,
 ]
 
 _CALL_COLUMNS = {"consent", "score", "resolved", "feedback", "opt_out"}
@@ -124,6 +160,28 @@ class Store:
                     self._conn.execute(sql, params)
                 self._conn.execute("COMMIT")
             except Exception:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    # -- plain SQL for the campaign, report and retention modules ---------------------------------
+    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(sql, params)]
+
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        """One statement in its own transaction; returns the rows changed."""
+        return self._write(sql, params).rowcount
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (``BEGIN IMMEDIATE``): checks made inside it still hold
+        when it commits, even with several processes on one database."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
 

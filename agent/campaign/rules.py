@@ -1,0 +1,176 @@
+"""Mexican calling rules, checked at the instant of dialling: window, holidays, retries, callbacks.
+
+``CallingRules.verdict`` answers "may this customer be dialled now, and if not, why?" from what the
+store knows (attempts so far, a requested callback, the do-not-call list). The dialer asks it again
+inside the transaction that claims the attempt, so a plan made earlier never dials outside the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from ..prompts_data import prompts_dir
+from .holidays import federal_holidays
+from .zones import zone_for
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _hhmm(text: str) -> time:
+    hours, minutes = str(text).split(":")
+    return time(int(hours), int(minutes))
+
+
+def _days(names: list[str]) -> frozenset[int]:
+    unknown = [n for n in names if n not in DAY_NAMES]
+    if unknown:
+        raise ValueError(f"unknown day names {unknown}; use {', '.join(DAY_NAMES)}")
+    return frozenset(DAY_NAMES.index(n) for n in names)
+
+
+@dataclass(frozen=True)
+class Slot:
+    days: frozenset[int]
+    start: time
+    end: time
+
+    def contains(self, local: datetime) -> bool:
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+
+@dataclass(frozen=True)
+class Attempt:
+    started_at: datetime          # UTC
+    outcome: str | None           # None while the call is in progress
+
+
+@dataclass(frozen=True)
+class Verdict:
+    due: bool
+    reason: str
+    local_time: datetime
+    preferred: bool = False
+
+
+@dataclass
+class CallingRules:
+    window: Slot = field(default_factory=lambda: Slot(_days(list(DAY_NAMES[:6])), time(8), time(18)))
+    skip_federal_holidays: bool = True
+    closed_dates: frozenset[date] = frozenset()
+    preferred: tuple[Slot, ...] = ()
+    retry_after: timedelta = timedelta(hours=24)
+    max_attempts_per_day: int = 1
+    max_attempts: int = 3
+    retry_outcomes: frozenset[str] = frozenset({"no_answer", "busy", "voicemail", "failed"})
+    callback_hours: dict[str, int] = field(default_factory=lambda: {"morning": 10, "afternoon": 16, "evening": 17})
+    callback_default_delay: timedelta = timedelta(hours=2)
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None, path: str | Path | None = None) -> "CallingRules":
+        """The defaults in ``prompts/es_MX/calling_rules.yaml`` (or ``path``) with ``overrides``."""
+        source = Path(path) if path else prompts_dir() / "calling_rules.yaml"
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        data.update(overrides or {})
+        known = {"days", "start", "end", "skip_federal_holidays", "closed_dates", "preferred", "retry_after_hours",
+                 "max_attempts_per_day", "max_attempts", "retry_outcomes", "callback_hours",
+                 "callback_default_delay_hours"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"calling rules: unknown settings {sorted(unknown)}")
+        return cls(
+            window=Slot(_days(data["days"]), _hhmm(data["start"]), _hhmm(data["end"])),
+            skip_federal_holidays=bool(data.get("skip_federal_holidays", True)),
+            closed_dates=frozenset(date.fromisoformat(str(d)) for d in data.get("closed_dates") or []),
+            preferred=tuple(Slot(_days(p["days"]), _hhmm(p["start"]), _hhmm(p["end"])) for p in data.get("preferred") or []),
+            retry_after=timedelta(hours=float(data.get("retry_after_hours", 24))),
+            max_attempts_per_day=int(data.get("max_attempts_per_day", 1)),
+            max_attempts=int(data.get("max_attempts", 3)),
+            retry_outcomes=frozenset(data.get("retry_outcomes") or ()),
+            callback_hours={str(k): int(v) for k, v in (data.get("callback_hours") or {}).items()},
+            callback_default_delay=timedelta(hours=float(data.get("callback_default_delay_hours", 2))),
+        )
+
+    # -- the calendar --------------------------------------------------------------------------
+    def closed_reason(self, local: datetime) -> str | None:
+        """Why no call may start at this local time, or None when the window is open."""
+        day = local.date()
+        if day in self.closed_dates:
+            return f"closed date {day.isoformat()}"
+        if self.skip_federal_holidays:
+            holiday = federal_holidays(day.year).get(day)
+            if holiday:
+                return f"federal holiday ({holiday})"
+        if local.weekday() not in self.window.days:
+            return f"no calls on {DAY_NAMES[local.weekday()]}"
+        if not self.window.start <= local.time() < self.window.end:
+            return (f"outside calling hours (local {local:%H:%M}, window "
+                    f"{self.window.start:%H:%M}–{self.window.end:%H:%M})")
+        return None
+
+    def next_open(self, local: datetime) -> datetime:
+        """The first instant at or after ``local`` (aware, customer's zone) when a call may start."""
+        zone = local.tzinfo
+        candidate = local
+        for _ in range(60):
+            if self.closed_reason(candidate) is None:
+                return candidate
+            day = candidate.date()
+            opening = datetime.combine(day, self.window.start, zone)
+            candidate = opening if candidate < opening else datetime.combine(day + timedelta(days=1), self.window.start, zone)
+        raise ValueError("the calling window never opens in the next 60 days; check the calling rules")
+
+    # -- the decision --------------------------------------------------------------------------
+    def verdict(self, phone: str, now: datetime, attempts: list[Attempt], dnc: bool = False,
+                finished_outcome: str | None = None, callback_at: datetime | None = None) -> Verdict:
+        zone = zone_for(phone)
+        local = now.astimezone(zone)
+        if dnc:
+            return Verdict(False, "on the do-not-call list", local)
+        if any(a.outcome is None for a in attempts):
+            return Verdict(False, "a call to this customer is in progress", local)
+        final = finished_outcome or next((a.outcome for a in reversed(attempts)
+                                          if a.outcome and a.outcome not in self.retry_outcomes
+                                          and a.outcome != "callback"), None)
+        if final:
+            return Verdict(False, f"survey finished (outcome {final})", local)
+        if len(attempts) >= self.max_attempts:
+            return Verdict(False, f"all {self.max_attempts} attempts used", local)
+        if callback_at is not None:
+            # The customer asked for this time: it replaces the retry delay and the daily limit.
+            if now < callback_at:
+                return Verdict(False, f"callback requested for {callback_at.astimezone(zone):%Y-%m-%d %H:%M} local",
+                               local)
+        else:
+            today = [a for a in attempts if a.started_at.astimezone(zone).date() == local.date()]
+            if len(today) >= self.max_attempts_per_day:
+                return Verdict(False, f"already called today ({len(today)} of {self.max_attempts_per_day} a day)",
+                               local)
+        last = max(attempts, key=lambda a: a.started_at, default=None)
+        if callback_at is None and last is not None and now < last.started_at + self.retry_after:
+            retry = (last.started_at + self.retry_after).astimezone(zone)
+            return Verdict(False, f"retry not before {retry:%Y-%m-%d %H:%M} local", local)
+        closed = self.closed_reason(local)
+        if closed:
+            return Verdict(False, closed, local)
+        return Verdict(True, "due", local, any(slot.contains(local) for slot in self.preferred))
+
+    def callback_time(self, phone: str, now: datetime, slots: dict[str, Any]) -> datetime:
+        """When to call back a customer who asked for it (``slots`` from the parser), inside the window (UTC)."""
+        zone: ZoneInfo = zone_for(phone)  # type: ignore[assignment]
+        local = now.astimezone(zone)
+        day = local.date() + timedelta(days=1 if slots.get("day") == "tomorrow" else 0)
+        hour = slots.get("at_hour") or slots.get("after_hour") or self.callback_hours.get(str(slots.get("day_part")))
+        if hour is not None:
+            wanted = datetime.combine(day, time(min(int(hour), 23)), zone)
+            if wanted <= local:
+                wanted += timedelta(days=1)
+        else:
+            wanted = (local + self.callback_default_delay) if day == local.date() else \
+                datetime.combine(day, self.window.start, zone)
+        return self.next_open(wanted).astimezone(timezone.utc)

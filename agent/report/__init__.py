@@ -1,0 +1,1 @@
+"""KPIs, exports, charts and the CRM webhooks."""
