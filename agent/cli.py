@@ -264,6 +264,17 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0 if call["outcome"] not in (None, "no_media", "error") else 1
 
 
+def _add_sip_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--proxy", help="trunk / outbound proxy URI (overrides the config file)")
+    p.add_argument("--listen", type=_host_port, help="HOST:PORT for SIP (UDP and TCP)")
+    p.add_argument("--db", type=Path, default=Path("var/encuestador.db"))
+    p.add_argument("--config", type=Path, help="YAML settings (trunk, transfer_uri, TLS, recordings…)")
+    p.add_argument("--transfer-uri", help="human queue for blind transfers, e.g. sip:asesores@pbx")
+    p.add_argument("--recordings", type=Path, help="directory for call recordings")
+    p.add_argument("--company")
+    _add_engine_options(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="encuestador", description="Offline CSAT survey calls in Mexican Spanish")
     parser.add_argument("--version", action="version", version=f"encuestador {__version__}")
@@ -322,18 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "call":
             p.add_argument("number", help="number to dial (E.164) or a full sip: URI")
             p.add_argument("--customer", help="customer id in the store (name, topic)")
-            p.add_argument("--proxy", help="trunk / outbound proxy URI (overrides the config file)")
-        p.add_argument("--listen", type=_host_port, help="HOST:PORT for SIP (UDP and TCP)")
-        p.add_argument("--db", type=Path, default=Path("var/encuestador.db"))
-        p.add_argument("--config", type=Path, help="YAML settings (trunk, transfer_uri, TLS, recordings…)")
-        p.add_argument("--transfer-uri", help="human queue for blind transfers, e.g. sip:asesores@pbx")
-        p.add_argument("--recordings", type=Path, help="directory for call recordings")
-        p.add_argument("--company")
+        _add_sip_options(p)
         if name == "serve":
             p.add_argument("--workers", type=int, default=1,
                            help="worker processes behind a Kamailio dispatcher (each pjsua2 endpoint takes ≤ 4 calls)")
-        _add_engine_options(p)
         p.set_defaults(func=cmd_serve if name == "serve" else cmd_call)
+
+    from .cli_campaign import add_commands
+
+    add_commands(sub, _add_sip_options)
 
     p = sub.add_parser("calls", help="stored calls with their answers")
     p.add_argument("--db", type=Path, required=True)

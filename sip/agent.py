@@ -29,6 +29,7 @@ from encuestador.events import Hangup, JsonLinesLog, Transfer
 from encuestador.runtime import Runtime
 from encuestador.session import CallSession
 from encuestador.store import Store, StoreSink
+from encuestador.store.retention import purge_expired
 
 from .config import SipConfig
 from .headers import header, uri_user
@@ -57,6 +58,19 @@ class CallState:
     transfer_deadline: float | None = None
     outcome_override: str | None = None
     disconnected: bool = False
+    sip_status: int | None = None     # final SIP status of an outbound call that was never answered
+    on_finished: Callable[[str, str, dict | None], None] | None = None  # (call id, outcome, callback slots)
+
+
+def outcome_for_status(status: int | None) -> str:
+    """How an outbound call that never got media ended, from its final SIP status."""
+    if status in (486, 600):
+        return "busy"
+    if status in (408, 480, 487, 603):   # no answer, unavailable, cancelled, declined
+        return "no_answer"
+    if status in (404, 410, 484, 604):   # the number does not exist
+        return "invalid_number"
+    return "failed"
 
 
 class CallWorker(threading.Thread):
@@ -217,13 +231,17 @@ class SipAgent:
         acc.create(acfg, True)
         return acc
 
-    def run(self, stop: threading.Event, until_idle_after: float | None = None) -> None:
-        """Poll pjsua2 until ``stop`` is set (or, with ``until_idle_after``, until no call is left)."""
+    def run(self, stop: threading.Event, until_idle_after: float | None = None,
+            tick: Callable[[], bool] | None = None) -> None:
+        """Poll pjsua2 until ``stop`` is set (or, with ``until_idle_after``, until no call is left).
+        ``tick`` runs on this thread every turn (a campaign dialer); returning True stops the loop."""
         assert self._ep is not None
         while not stop.is_set():
             self._ep.libHandleEvents(10)
             self._drain_commands()
             self._housekeeping()
+            if tick is not None and tick():
+                break
             if until_idle_after is not None and not self.calls and self.completed:
                 break
 
@@ -298,8 +316,10 @@ class SipAgent:
         op.statusCode = 200
         call.answer(op)
 
-    def place_call(self, number: str, customer_id: str | None) -> AgentCall:
-        """Outbound INVITE through the trunk to ``number`` (runs on the polling thread)."""
+    def place_call(self, number: str, customer_id: str | None, caller_id: str | None = None,
+                   on_finished: Callable[[str, str, dict | None], None] | None = None) -> AgentCall:
+        """Outbound INVITE through the trunk to ``number`` (runs on the polling thread); ``caller_id``
+        replaces the trunk's in the From header; ``on_finished`` hears how the call ended."""
         assert self._account is not None
         customer, phone = self._customer(customer_id, [number])
         trunk = self.config.trunk
@@ -307,7 +327,11 @@ class SipAgent:
         uri = number if number.startswith("sip:") else f"sip:{number}@{domain}"
         call = AgentCall(self, self._account)
         self._register(call, "outbound", phone or number, customer)
+        assert call.state is not None
+        call.state.on_finished = on_finished
         op = pj.CallOpParam(True)
+        if caller_id:
+            op.txOption.localUri = f"sip:{caller_id}@{domain}"
         if customer.customer_id:
             h = pj.SipHeader()
             h.hName, h.hValue = "X-Customer-Id", customer.customer_id
@@ -396,6 +420,7 @@ class SipAgent:
         if state is None or state.disconnected:
             return
         state.disconnected = True
+        state.sip_status = getattr(info, "lastStatusCode", None)
         if state.worker is not None:
             state.worker.stop.set()
         self._finalize(call)
@@ -406,7 +431,8 @@ class SipAgent:
         if state is None:
             return
         session = state.session
-        outcome = "no_media"
+        outcome = "no_media" if state.direction == "inbound" else outcome_for_status(state.sip_status)
+        callback_slots = None
         recording = None
         if session is not None:
             if state.worker is not None:
@@ -414,6 +440,7 @@ class SipAgent:
                 state.worker.join(timeout=5)
             session.hangup_by_caller()
             outcome = state.outcome_override or session.dialogue.result.outcome or "hung_up"
+            callback_slots = session.dialogue.result.callback
             try:
                 recording = self._write_recording(state, session)
             except OSError as e:
@@ -429,6 +456,11 @@ class SipAgent:
         self._release.append(call)  # dropped on the next polling turn, not inside its own callback
         self.completed.append(state.call_id)
         self.say(f"call {state.call_id} ended: {outcome}, {duration / 1000:.1f} s; live calls: {len(self.calls)}")
+        if state.on_finished is not None:
+            try:
+                state.on_finished(state.call_id, outcome, callback_slots)
+            except Exception:  # the campaign's bookkeeping must not take the SIP agent down
+                log.exception("call %s: on_finished failed", state.call_id)
 
     def _call_dir(self) -> Path:
         return self.recordings / datetime.now(MEXICO_CITY).strftime("%Y-%m-%d")
@@ -480,15 +512,7 @@ def _with_max_call(config, max_call_s: float):
     return replace(config, max_call_ms=int(max_call_s * 1000))
 
 
-def purge_recordings(store: Store, directory: Path, retention_days: int, now: float | None = None) -> list[Path]:
-    """Delete recordings older than ``retention_days``; clear their paths in the store."""
-    now = now or time.time()
-    removed = []
-    if not directory.exists():
-        return removed
-    for path in directory.rglob("*.wav"):
-        if now - path.stat().st_mtime > retention_days * 86400:
-            path.unlink(missing_ok=True)
-            store.forget_recording(str(path.resolve()))
-            removed.append(path)
-    return removed
+def purge_recordings(store: Store, directory: Path, retention_days: int) -> list[str]:
+    """Recordings and transcripts past the retention period (see ``store.retention``); audited."""
+    report = purge_expired(store, retention_days, recordings_dir=directory)
+    return report.recordings

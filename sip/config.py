@@ -43,6 +43,11 @@ class SipConfig:
     retention_days: int = 90
     company: str = "Servicios Ejemplo"
     user_agent: str = "encuestador"
+    # Campaigns (``encuestador campaign run``)
+    caller_id_pool: list[str] = field(default_factory=list)  # local presence: chosen by the customer's area code
+    calling_rules: dict[str, Any] = field(default_factory=dict)  # overrides of prompts/es_MX/calling_rules.yaml
+    webhook_url: str | None = None    # each finished call is POSTed here (signed; retried from the outbox)
+    webhook_secret: str | None = None  # or the ENCUESTADOR_WEBHOOK_SECRET environment variable
 
     @classmethod
     def load(cls, path: str | Path | None, **overrides: Any) -> "SipConfig":

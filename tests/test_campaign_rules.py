@@ -101,7 +101,7 @@ def test_callback_later_is_scheduled_inside_the_window():
     saturday_evening = datetime(2026, 7, 18, 23, 30, tzinfo=UTC)        # Saturday 17:30 CDMX
     assert RULES.callback_time(CDMX, saturday_evening, {}) == datetime(2026, 7, 20, 14, 0, tzinfo=UTC)  # Monday 08:00
     # The requested time replaces the daily limit and the 24 h retry delay.
-    calls = [Attempt(morning, "callback")]
+    calls = [Attempt(morning, "callback_later")]
     assert RULES.verdict(CDMX, afternoon, calls, callback_at=afternoon).due
     assert RULES.verdict(CDMX, afternoon - timedelta(minutes=1), calls, callback_at=afternoon).reason.startswith("callback requested")
 

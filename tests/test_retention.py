@@ -1,15 +1,17 @@
-"""Recordings older than the retention period are deleted and forgotten by the store."""
+"""Recordings and transcripts older than the retention period are purged, with an audit trail."""
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timedelta, timezone
 
 from encuestador.sip.agent import purge_recordings
 from encuestador.store import Store
+from encuestador.store.retention import purge_expired
 
 
-def test_purge_removes_only_old_recordings(tmp_path):
+def test_purge_removes_only_old_recording_files(tmp_path):
     store = Store(tmp_path / "s.db")
     old, new = tmp_path / "rec" / "2026-01-01" / "old.wav", tmp_path / "rec" / "2026-11-20" / "new.wav"
     for i, path in enumerate((old, new)):
@@ -20,6 +22,26 @@ def test_purge_removes_only_old_recordings(tmp_path):
     ninety_one_days_ago = time.time() - 91 * 86400
     os.utime(old, (ninety_one_days_ago, ninety_one_days_ago))
     removed = purge_recordings(store, tmp_path / "rec", retention_days=90)
-    assert removed == [old] and not old.exists() and new.exists()
+    assert removed == [str(old)] and not old.exists() and new.exists()
     assert store.call("c0")["recording_path"] is None
     assert store.call("c1")["recording_path"] == str(new.resolve())
+
+
+def test_purge_clears_transcripts_of_old_calls_keeps_scores_and_audits(tmp_path):
+    store = Store(tmp_path / "s.db")
+    recording = tmp_path / "c1.wav"
+    recording.write_bytes(b"RIFF")
+    store.start_call("c1", "C-1", "+525512345678")
+    store.record_answer("c1", "score", 4, "le doy un cuatro")
+    store.record_answer("c1", "feedback", "el técnico llegó tarde", "el técnico llegó tarde")
+    store.finish_call("c1", "completed", 1000, str(recording))
+    in_91_days = datetime.now(timezone.utc) + timedelta(days=91)
+    assert purge_expired(store, 90, now=in_91_days - timedelta(days=2)).transcripts == []   # not yet
+    report = purge_expired(store, 90, now=in_91_days)
+    assert report.transcripts == ["c1"] and report.recordings == [str(recording)] and not recording.exists()
+    call = store.call("c1")
+    assert call["score"] == 4 and call["feedback"] is None and call["recording_path"] is None
+    assert all(a["text"] is None for a in call["answers"])
+    audit = store.query("SELECT call_id, kind FROM purge_audit ORDER BY id")
+    assert audit == [{"call_id": "c1", "kind": "recording"}, {"call_id": "c1", "kind": "transcript"}]
+    assert purge_expired(store, 90, now=in_91_days).transcripts == []                       # nothing twice

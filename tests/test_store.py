@@ -10,7 +10,8 @@ import sys
 import textwrap
 
 from encuestador.events import AnswerRecorded, TicketOpened, Transfer
-from encuestador.store import Store, StoreSink
+from encuestador.store import Store
+from encuestador.store.sqlite import MIGRATIONS, StoreSink
 
 
 def test_migrations_are_applied_once(tmp_path):
@@ -18,8 +19,22 @@ def test_migrations_are_applied_once(tmp_path):
     Store(db).close()
     Store(db).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_older_database_is_upgraded_in_place(tmp_path, monkeypatch):
+    import encuestador.store.sqlite as sqlite_store
+
+    db = tmp_path / "s.db"
+    monkeypatch.setattr(sqlite_store, "MIGRATIONS", MIGRATIONS[:1])
+    old = Store(db)
+    old.upsert_customer("C-1", "Ana", "+525512345678")
+    old.close()
+    monkeypatch.undo()
+    store = Store(db)
+    assert store.find_customer("C-1")["name"] == "Ana" and store.find_customer("C-1")["callback_at"] is None
+    assert store.query("SELECT COUNT(*) AS n FROM attempts")[0]["n"] == 0
 
 
 def test_answers_are_visible_to_another_connection_at_once(tmp_path):

@@ -136,7 +136,7 @@ class CallingRules:
             return Verdict(False, "a call to this customer is in progress", local)
         final = finished_outcome or next((a.outcome for a in reversed(attempts)
                                           if a.outcome and a.outcome not in self.retry_outcomes
-                                          and a.outcome != "callback"), None)
+                                          and a.outcome != "callback_later"), None)
         if final:
             return Verdict(False, f"survey finished (outcome {final})", local)
         if len(attempts) >= self.max_attempts:

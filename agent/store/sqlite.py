@@ -74,7 +74,6 @@ MIGRATIONS: list[str] = [
     # 2: campaigns — dialling attempts, requested callbacks, the CRM outbox, the purge audit.
     """
     ALTER TABLE customers ADD COLUMN callback_at TEXT;
-    ALTER TABLE customers ADD COLUMN imported_from TEXT;
     CREATE TABLE attempts (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         customer_id TEXT NOT NULL,
@@ -204,6 +203,11 @@ class Store:
                     return dict(row)
             if phone:
                 digits = "".join(ch for ch in phone if ch.isdigit())
+                if len(digits) >= 10:  # campaign numbers are stored as +52 and ten digits: use the index
+                    row = self._conn.execute("SELECT * FROM customers WHERE phone = ?",
+                                             ("+52" + digits[-10:],)).fetchone()
+                    if row:
+                        return dict(row)
                 for row in self._conn.execute("SELECT * FROM customers WHERE phone IS NOT NULL"):
                     stored = "".join(ch for ch in row["phone"] if ch.isdigit())
                     if stored and digits and (stored.endswith(digits[-10:]) and len(digits) >= 10):
@@ -239,9 +243,32 @@ class Store:
 
     def finish_call(self, call_id: str, outcome: str, duration_ms: int | None = None,
                     recording_path: str | None = None) -> None:
-        self._write("UPDATE calls SET outcome = ?, ended_at = ?, duration_ms = ?, "
-                    "recording_path = COALESCE(?, recording_path) WHERE call_id = ?",
-                    (outcome, utc_now(), duration_ms, recording_path, call_id))
+        """End the call and, in the same transaction, owe its webhook (the outbox row)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE calls SET outcome = ?, ended_at = ?, duration_ms = ?, "
+                         "recording_path = COALESCE(?, recording_path) WHERE call_id = ?",
+                         (outcome, utc_now(), duration_ms, recording_path, call_id))
+            row = conn.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+            if row is None:
+                return
+            payload = json.dumps(self._webhook_payload(conn, dict(row)), ensure_ascii=False, sort_keys=True)
+            conn.execute("INSERT INTO outbox (idempotency_key, call_id, payload, created_at, next_try_at) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO UPDATE SET payload = excluded.payload "
+                         "WHERE outbox.delivered_at IS NULL",
+                         (f"call-{call_id}", call_id, payload, utc_now(), utc_now()))
+
+    @staticmethod
+    def _webhook_payload(conn: sqlite3.Connection, call: dict[str, Any]) -> dict[str, Any]:
+        customer = conn.execute("SELECT customer_id, name, topic FROM customers WHERE customer_id = ?",
+                                (call["customer_id"],)).fetchone()
+        flag = lambda v: None if v is None else bool(v)  # noqa: E731
+        return {"event": "call.finished", "call_id": call["call_id"], "direction": call["direction"],
+                "customer": dict(customer) if customer else {"customer_id": call["customer_id"]},
+                "phone": call["phone"], "started_at": call["started_at"], "ended_at": call["ended_at"],
+                "duration_ms": call["duration_ms"], "outcome": call["outcome"],
+                "answers": {"consent": flag(call["consent"]), "score": call["score"], "resolved": flag(call["resolved"]),
+                            "feedback": call["feedback"], "opt_out": bool(call["opt_out"])},
+                "transferred": bool(call["transferred"]), "ticket": bool(call["ticket"])}
 
     def forget_recording(self, path: str) -> None:
         self._write("UPDATE calls SET recording_path = NULL WHERE recording_path = ?", (path,))

@@ -1,0 +1,245 @@
+"""CLI for the business side: campaign import/due/run, do-not-call list, reports, webhooks, purge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-07-15T10:30-06:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _rules(config_path: Path | None):
+    from .campaign.rules import CallingRules
+    from .sip.config import SipConfig
+
+    return CallingRules.load(SipConfig.load(config_path).calling_rules)
+
+
+def _print_errors(report, what: str) -> None:
+    for line, reason in report.errors:
+        print(f"line {line}: {reason}", file=sys.stderr)
+    print(f"{what}: {report.imported} imported, {len(report.errors)} rejected", file=sys.stderr)
+
+
+def cmd_campaign_import(args: argparse.Namespace) -> int:
+    from .campaign.importer import ImportFileError, import_customers
+    from .store import Store
+
+    try:
+        report = import_customers(args.file, Store(args.db))
+    except (ImportFileError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    _print_errors(report, str(args.file))
+    return 0
+
+
+def cmd_campaign_due(args: argparse.Namespace) -> int:
+    from .campaign.queue import candidates
+    from .store import Store
+
+    listed = candidates(Store(args.db), _rules(args.config), args.at)
+    shown = listed if args.explain else [c for c in listed if c.verdict.due]
+    if args.json:
+        print(json.dumps([c.to_dict() for c in shown], ensure_ascii=False, indent=2))
+        return 0
+    for c in shown:
+        mark = "DUE " if c.verdict.due else "wait"
+        slot = " (preferred slot)" if c.verdict.preferred else ""
+        print(f"{mark} {c.customer_id:<12} {c.phone}  local {c.verdict.local_time:%a %H:%M}  "
+              f"attempts {c.attempts}  {c.verdict.reason}{slot}")
+    print(f"{sum(c.verdict.due for c in listed)} of {len(listed)} due at {args.at.isoformat()}", file=sys.stderr)
+    return 0
+
+
+def cmd_campaign_run(args: argparse.Namespace) -> int:
+    """Dial everyone due (now, or from ``--at`` onwards in rehearsal) through the SIP trunk."""
+    import threading
+
+    from .campaign.dialer import Dialer, progress_line
+    from .campaign.queue import recover_interrupted
+    from .campaign.rules import CallingRules
+    from .cli import _sip_setup
+    from .report.webhooks import WebhookSender
+
+    agent, store, config = _sip_setup(args, 0)
+    rules = CallingRules.load(config.calling_rules)
+    started, start_wall = time.monotonic(), args.at or datetime.now(timezone.utc)
+    clock = (lambda: start_wall + (datetime.fromtimestamp(time.monotonic() - started, timezone.utc)
+                                   - datetime.fromtimestamp(0, timezone.utc)))
+    recovered = recover_interrupted(store, clock())
+    if recovered:
+        print(f"{recovered} attempt(s) left open by an earlier run closed as 'interrupted'", flush=True)
+    dialer: Dialer
+
+    def place(request) -> None:
+        agent.place_call(request.phone, request.customer_id, request.caller_id,
+                         on_finished=lambda call_id, outcome, slots: dialer.ended(request, call_id, outcome, slots))
+
+    dialer = Dialer(store, rules, place, args.concurrency, args.pace, config.caller_id_pool, clock)
+    sender = None
+    secret = config.webhook_secret or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
+    if config.webhook_url and secret:
+        sender = WebhookSender(store, config.webhook_url, secret)
+        sender.start()
+    tty = sys.stderr.isatty()
+    last_line = ""
+
+    def tick() -> bool:
+        nonlocal last_line
+        dialer.tick()
+        line = progress_line(dialer.stats)
+        if line != last_line:
+            print(("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True)
+            last_line = line
+        return not args.watch and dialer.idle()
+
+    stop = threading.Event()
+    try:
+        agent.run(stop, tick=tick)
+    except KeyboardInterrupt:
+        print("\ninterrupted: live calls are hung up; their attempts stay counted", file=sys.stderr)
+    finally:
+        agent.shutdown()
+        if sender is not None:
+            sender.stop()
+    print(json.dumps({"dialled": dialer.stats.dialled, "outcomes": dialer.stats.outcomes}), flush=True)
+    return 0
+
+
+def cmd_dnc(args: argparse.Namespace) -> int:
+    from .campaign.importer import import_dnc
+    from .campaign.phones import PhoneError, normalize_mx
+    from .store import Store
+
+    store = Store(args.db)
+    if args.dnc_command == "add":
+        try:
+            number = normalize_mx(args.number)
+        except PhoneError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        store.add_dnc(number, "manual", args.reason or "")
+        print(f"{number} will not be called")
+        return 0
+    try:
+        report = import_dnc(args.file, store, source=args.source)
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _print_errors(report, str(args.file))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import kpis, render
+    from .store import Store
+
+    report = kpis.compute(Store(args.db), args.since, args.until)
+    if args.csv:
+        render.write_csv(report, args.csv)
+    if args.html:
+        render.write_html(report, args.html)
+    if args.png:
+        Path(args.png).write_bytes(render.chart_png(report))
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "calls"}, ensure_ascii=False, indent=2))
+    else:
+        print(render.text_table(report))
+    return 0
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from .report.webhooks import deliver_due
+    from .store import Store
+
+    secret = args.secret or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
+    if not secret:
+        print("error: give --secret or set ENCUESTADOR_WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+    report = deliver_due(Store(args.db), args.url, secret)
+    for key, error in report.failed:
+        print(f"{key}: {error} (will retry)", file=sys.stderr)
+    print(json.dumps({"delivered": len(report.delivered), "failed": len(report.failed), "pending": report.pending}))
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .store.retention import purge_expired
+
+    report = purge_expired(Store(args.db), args.days, recordings_dir=args.recordings)
+    print(json.dumps({"recordings": len(report.recordings), "transcripts": len(report.transcripts)}))
+    return 0
+
+
+def add_commands(sub, add_sip_options) -> None:
+    p = sub.add_parser("campaign", help="import customers, see who is due, run the dialer")
+    csub = p.add_subparsers(dest="campaign_command", required=True)
+    c = csub.add_parser("import", help="customers from CSV or JSON (customer_id,name,phone[,topic,last_contact,notes])")
+    c.add_argument("file", type=Path)
+    c.add_argument("--db", type=Path, required=True)
+    c.add_argument("--json", action="store_true", help="print the import report as JSON")
+    c.set_defaults(func=cmd_campaign_import)
+    c = csub.add_parser("due", help="who would be dialled at an instant, and why the others would not")
+    c.add_argument("--db", type=Path, required=True)
+    c.add_argument("--at", type=_instant, default=datetime.now(timezone.utc), help="ISO 8601 instant (default: now)")
+    c.add_argument("--config", type=Path, help="YAML settings with calling_rules overrides")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--explain", action="store_true", help="also list customers not due, with the reason")
+    c.set_defaults(func=cmd_campaign_due)
+    c = csub.add_parser("run", help="dial everyone due through the SIP trunk")
+    add_sip_options(c)
+    c.add_argument("--concurrency", type=int, default=2, help="calls at once (≤ 4 per pjsua2 endpoint)")
+    c.add_argument("--pace", type=float, default=2.0, help="seconds between two dials")
+    c.add_argument("--watch", action="store_true", help="keep running and dial customers as they become due")
+    c.add_argument("--at", type=_instant, help="rehearsal: evaluate the calling rules as if the run started at "
+                                               "this instant (the clock then advances in real time)")
+    c.set_defaults(func=cmd_campaign_run)
+
+    p = sub.add_parser("dnc", help="the do-not-call list")
+    dsub = p.add_subparsers(dest="dnc_command", required=True)
+    d = dsub.add_parser("add", help="never call this number")
+    d.add_argument("number")
+    d.add_argument("--reason")
+    d.add_argument("--db", type=Path, required=True)
+    d = dsub.add_parser("import", help="numbers from a file, one per line or first CSV column (e.g. a REPEP extract)")
+    d.add_argument("file", type=Path)
+    d.add_argument("--source", default="import")
+    d.add_argument("--db", type=Path, required=True)
+    p.set_defaults(func=cmd_dnc)
+
+    p = sub.add_parser("report", help="KPIs with their definitions; CSV, PNG and HTML exports")
+    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--since", help="first Mexico City date (YYYY-MM-DD)")
+    p.add_argument("--until", help="last Mexico City date (YYYY-MM-DD)")
+    p.add_argument("--csv", type=Path, help="one row per call")
+    p.add_argument("--html", type=Path, help="self-contained HTML report")
+    p.add_argument("--png", type=Path, help="chart by day")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("webhooks", help="deliver owed call webhooks to the CRM now")
+    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--secret", help="HMAC key (default: $ENCUESTADOR_WEBHOOK_SECRET)")
+    p.set_defaults(func=cmd_webhooks)
+
+    p = sub.add_parser("purge", help="delete recordings and transcripts past the retention period (audited)")
+    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--recordings", type=Path, help="also delete recording files this old in this directory")
+    p.set_defaults(func=cmd_purge)

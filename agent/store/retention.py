@@ -1,0 +1,61 @@
+"""Retention: recordings and transcripts older than the configured days are purged, with an audit.
+
+What is purged for a call that ended before the cutoff: its recording file, the free-text feedback and
+the transcript of every answer (scores and yes/no values stay: the reports need them). Each purge is a
+row in ``purge_audit`` (call, what, detail, when), so an auditor can see what was removed and when.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .sqlite import Store
+
+
+@dataclass
+class PurgeReport:
+    recordings: list[str] = field(default_factory=list)
+    transcripts: list[str] = field(default_factory=list)   # call ids
+
+
+def purge_expired(store: Store, retention_days: int, now: datetime | None = None,
+                  recordings_dir: Path | None = None) -> PurgeReport:
+    now = now or datetime.now(timezone.utc)
+    cutoff = (now - timedelta(days=retention_days)).isoformat(timespec="milliseconds")
+    stamp = now.isoformat(timespec="seconds")
+    report = PurgeReport()
+    old_calls = store.query("SELECT call_id, recording_path, feedback FROM calls WHERE ended_at IS NOT NULL "
+                            "AND ended_at < ?", (cutoff,))
+    for call in old_calls:
+        path = call["recording_path"]
+        if path:
+            Path(path).unlink(missing_ok=True)
+            with store.transaction() as conn:
+                conn.execute("UPDATE calls SET recording_path = NULL WHERE call_id = ?", (call["call_id"],))
+                conn.execute("INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (?, 'recording', ?, ?)",
+                             (call["call_id"], path, stamp))
+            report.recordings.append(path)
+        texts = store.query("SELECT COUNT(*) AS n FROM answers WHERE call_id = ? AND text IS NOT NULL AND text != ''",
+                            (call["call_id"],))[0]["n"]
+        if texts or call["feedback"]:
+            with store.transaction() as conn:
+                conn.execute("UPDATE answers SET text = NULL WHERE call_id = ?", (call["call_id"],))
+                conn.execute("UPDATE answers SET value = NULL WHERE call_id = ? AND question = 'feedback'",
+                             (call["call_id"],))
+                conn.execute("UPDATE calls SET feedback = NULL WHERE call_id = ?", (call["call_id"],))
+                conn.execute("INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (?, 'transcript', ?, ?)",
+                             (call["call_id"], f"{texts} answer transcript(s)", stamp))
+            report.transcripts.append(call["call_id"])
+    # Recording files no call points to any more (e.g. written by a worker that crashed) go by age.
+    if recordings_dir is not None and recordings_dir.exists():
+        limit = now.timestamp() - retention_days * 86400
+        for path in recordings_dir.rglob("*.wav"):
+            if path.stat().st_mtime < limit:
+                path.unlink(missing_ok=True)
+                store.execute("UPDATE calls SET recording_path = NULL WHERE recording_path = ?", (str(path.resolve()),))
+                store.execute("INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (NULL, 'recording', ?, ?)",
+                              (str(path), stamp))
+                report.recordings.append(str(path))
+    return report
