@@ -220,7 +220,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host, port = args.listen or ("127.0.0.1", 5060)
         passthrough = _worker_args(args)
         return run_cluster(passthrough, host, port, args.workers, Path(args.db).parent / "kamailio")
-    agent, _, _ = _sip_setup(args, 5060)
+    from .report.webhooks import start_sender
+
+    agent, store, config = _sip_setup(args, 5060)
+    sender = start_sender(store, config.webhook_url, config.webhook_secret)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -228,6 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         agent.run(stop)
     finally:
         agent.shutdown()
+        if sender is not None:
+            sender.stop()
         print("stopped; live calls: 0", flush=True)
     return 0
 

@@ -73,7 +73,7 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
     from .campaign.queue import recover_interrupted
     from .campaign.rules import CallingRules
     from .cli import _sip_setup
-    from .report.webhooks import WebhookSender
+    from .report.webhooks import start_sender
 
     agent, store, config = _sip_setup(args, 0)
     rules = CallingRules.load(config.calling_rules)
@@ -90,11 +90,7 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
                          on_finished=lambda call_id, outcome, slots: dialer.ended(request, call_id, outcome, slots))
 
     dialer = Dialer(store, rules, place, args.concurrency, args.pace, config.caller_id_pool, clock)
-    sender = None
-    secret = config.webhook_secret or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
-    if config.webhook_url and secret:
-        sender = WebhookSender(store, config.webhook_url, secret)
-        sender.start()
+    sender = start_sender(store, config.webhook_url, config.webhook_secret)
     tty = sys.stderr.isatty()
     last_line = ""
 

@@ -140,3 +140,17 @@ def call_server(server: Server, scenario: Path, csv: Path, calls: int = 1, rate:
     return sipp([f"127.0.0.1:{server.port}", "-sf", str(scenario), "-inf", str(csv), "-m", str(calls),
                  "-l", str(calls), "-r", str(rate), "-i", "127.0.0.1", "-p", str(free_port()),
                  "-mi", "127.0.0.1", "-mp", str(media)], timeout=timeout, check=check)
+
+
+def bueno_greeting(tmp_path: Path) -> str:
+    """Scenario lines: the person who picks up says "¿Bueno?" (PCMU)."""
+    import numpy as np
+
+    from encuestador.audio.phoneline import phone_line
+    from encuestador.speak.tts import EspeakSynthesizer
+    from rtp_pcap import pcmu_stream
+
+    audio = phone_line(np.concatenate([np.zeros(3200, np.float32), EspeakSynthesizer().synthesize("¿Bueno?")]),
+                       16000, snr_db=35, out_rate=8000)
+    pcap = pcmu_stream(tmp_path / "bueno.pcap", audio, press_index=50)
+    return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from sip_harness import PJSUA_TELEPHONE_EVENT_PT, Server, call_server, caller_scenario, callers_csv, free_port, key_presses, template
+from sip_harness import PJSUA_TELEPHONE_EVENT_PT, Server, bueno_greeting, call_server, caller_scenario, callers_csv, free_port, key_presses, template
 
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) is not installed")
 
@@ -90,7 +90,7 @@ def _outbound(tmp_path, srv_config: dict, keys: str, ending: str, whisper_dir,
 
     uas_port, media = free_port(), free_port()
     if presses is None:
-        presses = _bueno(tmp_path) + "\n" + key_presses(tmp_path, keys, payload_type=PJSUA_TELEPHONE_EVENT_PT,
+        presses = bueno_greeting(tmp_path) + "\n" + key_presses(tmp_path, keys, payload_type=PJSUA_TELEPHONE_EVENT_PT,
                                                      first_ms=2500)
     scenario = tmp_path / "uas.xml"
     scenario.write_text(template("uas_survey.xml", te_pt=PJSUA_TELEPHONE_EVENT_PT, ending=ending, presses=presses))
@@ -112,20 +112,6 @@ def _outbound(tmp_path, srv_config: dict, keys: str, ending: str, whisper_dir,
                           capture_output=True, text=True, timeout=180)
     uas_out, _ = uas.communicate(timeout=60)
     return call, uas, uas_out
-
-
-def _bueno(tmp_path) -> str:
-    """Scenario lines: the person who picks up says "¿Bueno?" (PCMU)."""
-    import numpy as np
-
-    from encuestador.audio.phoneline import phone_line
-    from encuestador.speak.tts import EspeakSynthesizer
-    from rtp_pcap import pcmu_stream
-
-    audio = phone_line(np.concatenate([np.zeros(3200, np.float32), EspeakSynthesizer().synthesize("¿Bueno?")]),
-                       16000, snr_db=35, out_rate=8000)
-    pcap = pcmu_stream(tmp_path / "bueno.pcap", audio, press_index=50)
-    return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
 
 
 def test_outbound_call_to_voicemail_leaves_the_message(tmp_path, whisper_dir):

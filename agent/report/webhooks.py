@@ -110,3 +110,18 @@ class WebhookSender:
                 deliver_due(self.store, self.url, self.secret)
             except Exception:  # a bad row or a CRM outage must not stop later deliveries
                 logging.getLogger(__name__).exception("webhook delivery failed")
+
+
+def start_sender(store: Store, url: str | None, secret: str | None) -> WebhookSender | None:
+    """A running sender when a webhook URL is configured (secret from the config or
+    ``ENCUESTADOR_WEBHOOK_SECRET``); None otherwise. A URL without a secret is refused."""
+    import os
+
+    if not url:
+        return None
+    secret = secret or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
+    if not secret:
+        raise ValueError("webhook_url is set but there is no webhook_secret (or ENCUESTADOR_WEBHOOK_SECRET)")
+    sender = WebhookSender(store, url, secret)
+    sender.start()
+    return sender
