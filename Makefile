@@ -8,7 +8,7 @@ ifneq ($(wildcard $(SHARED_MODELS)/MANIFEST.md),)
 export ENCUESTADOR_MODEL_MIRROR ?= $(SHARED_MODELS)
 endif
 export ENCUESTADOR_HOME ?= $(abspath var)
-APT_PACKAGES := espeak-ng sox sip-tester kamailio openssl
+APT_PACKAGES := espeak-ng sox sip-tester kamailio openssl postgresql
 
 .PHONY: setup system-deps venv models demo test bench clean
 

@@ -92,9 +92,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.db:
         import uuid
 
-        from .store import Store, StoreSink
+        from .store import StoreSink, open_store
 
-        store = Store(args.db)
+        store = open_store(args.db)
         call_id = uuid.uuid4().hex[:12]
         store.start_call(call_id, args.customer_id, args.phone, direction="simulated")
         sinks.append(StoreSink(store, call_id, args.phone))
@@ -154,12 +154,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    from .store import Store
+    from .store import open_store
 
-    if not Path(args.db).exists():
+    if "://" not in args.db and not Path(args.db).exists():
         print(f"error: no database at {args.db}", file=sys.stderr)
         return 2
-    store = Store(args.db)
+    store = open_store(args.db)
     calls = store.calls()
     if args.json:
         print(json.dumps(calls, ensure_ascii=False, indent=2))
@@ -185,7 +185,7 @@ def _sip_setup(args: argparse.Namespace, default_port: int):
     """Config, store, runtime (prompts pre-rendered) and a started SIP agent."""
     import logging
 
-    from .store import Store
+    from .store import open_store
     from .runtime import Runtime
     from .sip.agent import SipAgent
     from .sip.config import SipConfig
@@ -204,7 +204,7 @@ def _sip_setup(args: argparse.Namespace, default_port: int):
     rendered = runtime.prerender()
     print(f"prompts ready ({rendered} rendered now); ASR {runtime.recognizer.name}, voice {runtime.synthesizer.voice_id}",
           flush=True)
-    store = Store(args.db)
+    store = open_store(args.db)
     agent = SipAgent(config, runtime, store, on_line=lambda line: print(line, flush=True))
     agent.start()
     return agent, store, config
@@ -219,7 +219,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         host, port = args.listen or ("127.0.0.1", 5060)
         passthrough = _worker_args(args)
-        return run_cluster(passthrough, host, port, args.workers, Path(args.db).parent / "kamailio")
+        state_dir = Path("var") if "://" in args.db else Path(args.db).parent
+        return run_cluster(passthrough, host, port, args.workers, state_dir / "kamailio")
     from .report.webhooks import start_sender
 
     agent, store, config = _sip_setup(args, 5060)
@@ -272,7 +273,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 def _add_sip_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy", help="trunk / outbound proxy URI (overrides the config file)")
     p.add_argument("--listen", type=_host_port, help="HOST:PORT for SIP (UDP and TCP)")
-    p.add_argument("--db", type=Path, default=Path("var/encuestador.db"))
+    p.add_argument("--db", default="var/encuestador.db", help="SQLite file, or a postgresql:// DSN")
     p.add_argument("--config", type=Path, help="YAML settings (trunk, transfer_uri, TLS, recordings…)")
     p.add_argument("--transfer-uri", help="human queue for blind transfers, e.g. sip:asesores@pbx")
     p.add_argument("--recordings", type=Path, help="directory for call recordings")
@@ -298,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "answering-machine detection decides how the agent starts")
     p.add_argument("--callback-number", help="the company's number, said in voicemail messages")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--db", type=Path, help="also store the call and its answers in this SQLite database")
+    p.add_argument("--db", help="also store the call and its answers here (SQLite file or postgresql:// DSN)")
     p.add_argument("--no-transfer", action="store_true", help="offer a follow-up ticket instead of a person")
     p.add_argument("--quiet", action="store_true")
     _add_engine_options(p)
@@ -349,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, _add_sip_options)
 
     p = sub.add_parser("calls", help="stored calls with their answers")
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--db", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calls)
     return parser

@@ -34,10 +34,10 @@ def _print_errors(report, what: str) -> None:
 
 def cmd_campaign_import(args: argparse.Namespace) -> int:
     from .campaign.importer import ImportFileError, import_customers
-    from .store import Store
+    from .store import open_store
 
     try:
-        report = import_customers(args.file, Store(args.db))
+        report = import_customers(args.file, open_store(args.db))
     except (ImportFileError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -49,9 +49,9 @@ def cmd_campaign_import(args: argparse.Namespace) -> int:
 
 def cmd_campaign_due(args: argparse.Namespace) -> int:
     from .campaign.queue import candidates
-    from .store import Store
+    from .store import open_store
 
-    listed = candidates(Store(args.db), _rules(args.config), args.at)
+    listed = candidates(open_store(args.db), _rules(args.config), args.at)
     shown = listed if args.explain else [c for c in listed if c.verdict.due]
     if args.json:
         print(json.dumps([c.to_dict() for c in shown], ensure_ascii=False, indent=2))
@@ -119,9 +119,9 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
 def cmd_dnc(args: argparse.Namespace) -> int:
     from .campaign.importer import import_dnc
     from .campaign.phones import PhoneError, normalize_mx
-    from .store import Store
+    from .store import open_store
 
-    store = Store(args.db)
+    store = open_store(args.db)
     if args.dnc_command == "add":
         try:
             number = normalize_mx(args.number)
@@ -142,9 +142,9 @@ def cmd_dnc(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import kpis, render
-    from .store import Store
+    from .store import open_store
 
-    report = kpis.compute(Store(args.db), args.since, args.until)
+    report = kpis.compute(open_store(args.db), args.since, args.until)
     if args.csv:
         render.write_csv(report, args.csv)
     if args.html:
@@ -160,13 +160,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
     from .report.webhooks import deliver_due
-    from .store import Store
+    from .store import open_store
 
     secret = args.secret or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
     if not secret:
         print("error: give --secret or set ENCUESTADOR_WEBHOOK_SECRET", file=sys.stderr)
         return 2
-    report = deliver_due(Store(args.db), args.url, secret)
+    report = deliver_due(open_store(args.db), args.url, secret)
     for key, error in report.failed:
         print(f"{key}: {error} (will retry)", file=sys.stderr)
     print(json.dumps({"delivered": len(report.delivered), "failed": len(report.failed), "pending": report.pending}))
@@ -174,10 +174,10 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from .store import Store
+    from .store import open_store
     from .store.retention import purge_expired
 
-    report = purge_expired(Store(args.db), args.days, recordings_dir=args.recordings)
+    report = purge_expired(open_store(args.db), args.days, recordings_dir=args.recordings)
     print(json.dumps({"recordings": len(report.recordings), "transcripts": len(report.transcripts)}))
     return 0
 
@@ -187,11 +187,11 @@ def add_commands(sub, add_sip_options) -> None:
     csub = p.add_subparsers(dest="campaign_command", required=True)
     c = csub.add_parser("import", help="customers from CSV or JSON (customer_id,name,phone[,topic,last_contact,notes])")
     c.add_argument("file", type=Path)
-    c.add_argument("--db", type=Path, required=True)
+    c.add_argument("--db", required=True)
     c.add_argument("--json", action="store_true", help="print the import report as JSON")
     c.set_defaults(func=cmd_campaign_import)
     c = csub.add_parser("due", help="who would be dialled at an instant, and why the others would not")
-    c.add_argument("--db", type=Path, required=True)
+    c.add_argument("--db", required=True)
     c.add_argument("--at", type=_instant, default=datetime.now(timezone.utc), help="ISO 8601 instant (default: now)")
     c.add_argument("--config", type=Path, help="YAML settings with calling_rules overrides")
     c.add_argument("--json", action="store_true")
@@ -211,15 +211,15 @@ def add_commands(sub, add_sip_options) -> None:
     d = dsub.add_parser("add", help="never call this number")
     d.add_argument("number")
     d.add_argument("--reason")
-    d.add_argument("--db", type=Path, required=True)
+    d.add_argument("--db", required=True)
     d = dsub.add_parser("import", help="numbers from a file, one per line or first CSV column (e.g. a REPEP extract)")
     d.add_argument("file", type=Path)
     d.add_argument("--source", default="import")
-    d.add_argument("--db", type=Path, required=True)
+    d.add_argument("--db", required=True)
     p.set_defaults(func=cmd_dnc)
 
     p = sub.add_parser("report", help="KPIs with their definitions; CSV, PNG and HTML exports")
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--db", required=True)
     p.add_argument("--since", help="first Mexico City date (YYYY-MM-DD)")
     p.add_argument("--until", help="last Mexico City date (YYYY-MM-DD)")
     p.add_argument("--csv", type=Path, help="one row per call")
@@ -229,13 +229,13 @@ def add_commands(sub, add_sip_options) -> None:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("webhooks", help="deliver owed call webhooks to the CRM now")
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--db", required=True)
     p.add_argument("--url", required=True)
     p.add_argument("--secret", help="HMAC key (default: $ENCUESTADOR_WEBHOOK_SECRET)")
     p.set_defaults(func=cmd_webhooks)
 
     p = sub.add_parser("purge", help="delete recordings and transcripts past the retention period (audited)")
-    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--db", required=True)
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--recordings", type=Path, help="also delete recording files this old in this directory")
     p.set_defaults(func=cmd_purge)

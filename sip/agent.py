@@ -28,7 +28,7 @@ from encuestador.dialogue.survey import CustomerContext
 from encuestador.events import Hangup, JsonLinesLog, Transfer
 from encuestador.runtime import Runtime
 from encuestador.session import CallSession
-from encuestador.store import Store, StoreSink
+from encuestador.store import BaseStore, StoreSink
 from encuestador.store.retention import purge_expired
 
 from .config import SipConfig
@@ -149,7 +149,7 @@ class AgentAccount(pj.Account):
 
 
 class SipAgent:
-    def __init__(self, config: SipConfig, runtime: Runtime, store: Store, on_line: Callable[[str], None] = print) -> None:
+    def __init__(self, config: SipConfig, runtime: Runtime, store: BaseStore, on_line: Callable[[str], None] = print) -> None:
         self.config = config
         self.runtime = runtime
         self.store = store
@@ -512,7 +512,7 @@ def _with_max_call(config, max_call_s: float):
     return replace(config, max_call_ms=int(max_call_s * 1000))
 
 
-def purge_recordings(store: Store, directory: Path, retention_days: int) -> list[str]:
+def purge_recordings(store: BaseStore, directory: Path, retention_days: int) -> list[str]:
     """Recordings and transcripts past the retention period (see ``store.retention``); audited."""
     report = purge_expired(store, retention_days, recordings_dir=directory)
     return report.recordings

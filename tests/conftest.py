@@ -40,6 +40,27 @@ def runtime(whisper_dir, tmp_path_factory):
     return Runtime(options)
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (Debian's binaries; `make setup` installs them)."""
+    from pg_server import PostgresServer, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.fail("PostgreSQL is not installed (Debian package 'postgresql'): run `make setup`")
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_location(request, tmp_path) -> str:
+    """Where a store lives: a SQLite file, or a fresh database on the session's PostgreSQL server.
+    Tests taking this fixture run once per backend."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return request.getfixturevalue("postgres").new_database()
+
+
 @pytest.fixture
 def load_wav():
     from encuestador.audio.wavio import read_wav

@@ -18,7 +18,7 @@ from encuestador.campaign.importer import ImportFileError, import_customers, imp
 from encuestador.campaign.rules import CallingRules
 from encuestador.report import kpis, render
 from encuestador.report.webhooks import deliver_due, verify
-from encuestador.store import Store, StoreSink
+from encuestador.store import Store, StoreSink, open_store
 from encuestador.events import AnswerRecorded
 
 UTC = timezone.utc
@@ -40,24 +40,24 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def campaign_db(tmp_path):
+def campaign_db(tmp_path, db_location):
     path = tmp_path / "customers.csv"
     path.write_text(CSV, encoding="utf-8")
-    store = Store(tmp_path / "c.db")
+    store = open_store(db_location)
     import_customers(path, store)
     return store
 
 
-def test_import_reports_bad_rows_by_line_and_imports_the_rest(tmp_path):
+def test_import_reports_bad_rows_by_line_and_imports_the_rest(tmp_path, db_location):
     path = tmp_path / "customers.csv"
     path.write_text(CSV, encoding="utf-8")
-    result = cli("campaign", "import", str(path), "--db", str(tmp_path / "c.db"), "--json")
+    result = cli("campaign", "import", str(path), "--db", db_location, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["imported"] == 3
     assert [(e["line"], e["reason"].split(" ")[0]) for e in report["errors"]] == [(4, "missing"), (5, "not"), (6, "last_contact")]
     assert "line 4: missing phone" in result.stderr
-    store = Store(tmp_path / "c.db")
+    store = open_store(db_location)
     assert store.find_customer("C-2")["phone"] == "+526641234567"
     assert store.find_customer("C-6")["phone"] == "+528187654321"
     # Importing again changes nothing (idempotent) and updates what changed.
@@ -79,12 +79,12 @@ def test_import_json_and_a_file_missing_columns(tmp_path):
     assert cli("campaign", "import", str(bad), "--db", str(tmp_path / "b.db")).returncode == 2
 
 
-def test_dnc_add_and_import_are_never_dialled(campaign_db, tmp_path):
+def test_dnc_add_and_import_are_never_dialled(campaign_db, tmp_path, db_location):
     repep = tmp_path / "repep.csv"
     repep.write_text("telefono,fecha\n6641234567,2026-01-01\nnot-a-number,\n\n# comment\n")
     report = import_dnc(repep, campaign_db, source="REPEP")
     assert report.imported == 1 and report.errors[0][0] == 3
-    db = str(tmp_path / "c.db")
+    db = db_location
     assert cli("dnc", "add", "55-1234-5678", "--db", db).returncode == 0
     due = json.loads(cli("campaign", "due", "--db", db, "--at", WEDNESDAY_11_CDMX.isoformat(), "--json", "--explain").stdout)
     reasons = {c["customer_id"]: c["reason"] for c in due}
@@ -92,10 +92,10 @@ def test_dnc_add_and_import_are_never_dialled(campaign_db, tmp_path):
     assert reasons["C-6"] == "due"
 
 
-def test_due_explains_time_zones_and_windows(campaign_db, tmp_path):
+def test_due_explains_time_zones_and_windows(campaign_db, db_location):
     # 14:30 UTC on a Wednesday in July: 08:30 in Mexico City and Monterrey, 07:30 in Tijuana.
     at = datetime(2026, 7, 15, 14, 30, tzinfo=UTC).isoformat()
-    out = cli("campaign", "due", "--db", str(tmp_path / "c.db"), "--at", at, "--explain")
+    out = cli("campaign", "due", "--db", db_location, "--at", at, "--explain")
     assert out.returncode == 0, out.stderr
     lines = {line.split()[1]: line for line in out.stdout.splitlines()}
     assert lines["C-1"].startswith("DUE") and lines["C-6"].startswith("DUE")
@@ -165,7 +165,7 @@ def _finished_call(store, call_id, customer, outcome, score=None, resolved=None,
     store.finish_call(call_id, outcome, 60000)
 
 
-def test_report_kpis_csv_png_and_html(campaign_db, tmp_path):
+def test_report_kpis_csv_png_and_html(campaign_db, tmp_path, db_location):
     _finished_call(campaign_db, "a1", "C-1", "completed", 5, True)
     _finished_call(campaign_db, "a2", "C-2", "voicemail")
     _finished_call(campaign_db, "a3", "C-2", "completed", 2, False)
@@ -179,8 +179,7 @@ def test_report_kpis_csv_png_and_html(campaign_db, tmp_path):
     assert overall["resolution_rate"] == 0.5 and overall["voicemail_rate"] == 0.2
     assert overall["opt_out_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert set(report["by_topic"]) == {"internet", "telefonía", "(sin tema)"}
-    db = str(tmp_path / "c.db")
-    out = cli("report", "--db", db, "--csv", str(tmp_path / "r.csv"), "--html", str(tmp_path / "r.html"),
+    out = cli("report", "--db", db_location, "--csv", str(tmp_path / "r.csv"), "--html", str(tmp_path / "r.html"),
               "--png", str(tmp_path / "r.png"))
     assert out.returncode == 0, out.stderr
     assert "contact_rate" in out.stdout and "75.0%" in out.stdout and "target ≥ 65.0%" in out.stdout
@@ -247,3 +246,24 @@ def test_webhooks_are_signed_retried_with_backoff_and_delivered_once(campaign_db
                       now=int(headers["X-Encuestador-Timestamp"]))
     row = campaign_db.query("SELECT tries, last_error FROM outbox")[0]
     assert row == {"tries": 3, "last_error": None}
+
+
+def test_two_dialers_on_one_database_never_claim_a_customer_twice(campaign_db, db_location):
+    """Two processes' worth of connections race for the same customers: each is dialled once."""
+    stores = [open_store(db_location) for _ in range(2)]
+    claimed: list[str] = []
+    start = threading.Barrier(2)
+
+    def dialer(store):
+        start.wait()
+        for customer in ["C-1", "C-6"] * 10:
+            if queue.claim(store, RULES, customer, WEDNESDAY_11_CDMX, None) is not None:
+                claimed.append(customer)
+
+    threads = [threading.Thread(target=dialer, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(claimed) == ["C-1", "C-6"]
+    assert campaign_db.query("SELECT COUNT(*) AS n FROM attempts")[0]["n"] == 2

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from encuestador.sip.agent import purge_recordings
-from encuestador.store import Store
+from encuestador.store import Store, open_store
 from encuestador.store.retention import purge_expired
 
 
@@ -27,8 +27,8 @@ def test_purge_removes_only_old_recording_files(tmp_path):
     assert store.call("c1")["recording_path"] == str(new.resolve())
 
 
-def test_purge_clears_transcripts_of_old_calls_keeps_scores_and_audits(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_purge_clears_transcripts_of_old_calls_keeps_scores_and_audits(tmp_path, db_location):
+    store = open_store(db_location)
     recording = tmp_path / "c1.wav"
     recording.write_bytes(b"RIFF")
     store.start_call("c1", "C-1", "+525512345678")

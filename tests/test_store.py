@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 from encuestador.events import AnswerRecorded, TicketOpened, Transfer
-from encuestador.store import Store
+from encuestador.store import Store, open_store
 from encuestador.store.sqlite import MIGRATIONS, StoreSink
 
 
@@ -24,10 +24,10 @@ def test_migrations_are_applied_once(tmp_path):
 
 
 def test_an_older_database_is_upgraded_in_place(tmp_path, monkeypatch):
-    import encuestador.store.sqlite as sqlite_store
+    import encuestador.store.base as base_store
 
     db = tmp_path / "s.db"
-    monkeypatch.setattr(sqlite_store, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(base_store, "MIGRATIONS", MIGRATIONS[:1])
     old = Store(db)
     old.upsert_customer("C-1", "Ana", "+525512345678")
     old.close()
@@ -48,8 +48,8 @@ def test_answers_are_visible_to_another_connection_at_once(tmp_path):
     assert other.execute("SELECT question, value FROM answers").fetchall() == [("score", "4")]
 
 
-def test_opt_out_goes_on_the_dnc_list_and_ticket_and_transfer_are_kept(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_opt_out_goes_on_the_dnc_list_and_ticket_and_transfer_are_kept(db_location):
+    store = open_store(db_location)
     store.start_call("c1", None, "+525512345678")
     sink = StoreSink(store, "c1", "+525512345678")
     sink.handle(AnswerRecorded(1, "opt_out", True, "no me vuelvan a llamar", "voice"))
@@ -62,8 +62,8 @@ def test_opt_out_goes_on_the_dnc_list_and_ticket_and_transfer_are_kept(tmp_path)
     assert call["recording_path"] == "/rec/c1.wav" and call["duration_ms"] == 12000
 
 
-def test_customer_lookup_by_id_and_by_phone_suffix(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_customer_lookup_by_id_and_by_phone_suffix(db_location):
+    store = open_store(db_location)
     store.upsert_customer("C-7", "Luis", "+52 55 1234 5678", topic="su factura")
     assert store.find_customer("C-7")["name"] == "Luis"
     assert store.find_customer(phone="5512345678")["customer_id"] == "C-7"
@@ -71,13 +71,13 @@ def test_customer_lookup_by_id_and_by_phone_suffix(tmp_path):
     assert store.find_customer("nope", "123") is None
 
 
-def test_an_answer_survives_the_process_being_killed(tmp_path):
-    db = tmp_path / "s.db"
+def test_an_answer_survives_the_process_being_killed(db_location):
+    db = db_location
     code = textwrap.dedent(f"""
         import os, sys, time
-        from encuestador.store import Store, StoreSink
+        from encuestador.store import StoreSink, open_store
         from encuestador.events import AnswerRecorded
-        store = Store({str(db)!r})
+        store = open_store({db!r})
         store.start_call("k1", None, None)
         StoreSink(store, "k1", None).handle(AnswerRecorded(5, "score", 2, "dos", "voice"))
         print("stored", flush=True)
@@ -87,4 +87,4 @@ def test_an_answer_survives_the_process_being_killed(tmp_path):
     assert proc.stdout.readline().strip() == "stored"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert Store(db).call("k1")["score"] == 2
+    assert open_store(db).call("k1")["score"] == 2

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ..store import Store
+from ..store import BaseStore
 from . import queue
 from .rules import CallingRules
 
@@ -36,7 +36,7 @@ class DialerStats:
 
 
 class Dialer:
-    def __init__(self, store: Store, rules: CallingRules, place: Callable[[DialRequest], None],
+    def __init__(self, store: BaseStore, rules: CallingRules, place: Callable[[DialRequest], None],
                  concurrency: int = 2, pace_s: float = 1.0, caller_ids: list[str] | None = None,
                  clock: Callable[[], datetime] | None = None, refresh_s: float = 30.0) -> None:
         self.store, self.rules, self.place = store, rules, place

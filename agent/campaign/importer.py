@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..store import Store
+from ..store import BaseStore
 from .phones import PhoneError, normalize_mx
 
 REQUIRED = ("customer_id", "name", "phone")
@@ -75,7 +75,7 @@ def _clean(row: dict[str, Any]) -> dict[str, str | None]:
     return {k: (values.get(k) or None) for k in REQUIRED + OPTIONAL}
 
 
-def import_customers(path: str | Path, store: Store) -> ImportReport:
+def import_customers(path: str | Path, store: BaseStore) -> ImportReport:
     path = Path(path)
     report = ImportReport()
     for line, raw in _rows(path):
@@ -90,7 +90,7 @@ def import_customers(path: str | Path, store: Store) -> ImportReport:
     return report
 
 
-def import_dnc(path: str | Path, store: Store, source: str = "import") -> ImportReport:
+def import_dnc(path: str | Path, store: BaseStore, source: str = "import") -> ImportReport:
     """One number per line, or a CSV whose first field is the number (a REPEP extract, for instance);
     blank lines and lines starting with # are skipped."""
     report = ImportReport()

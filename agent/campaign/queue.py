@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..store import Store
+from ..store import BaseStore
 from .phones import area_code
 from .rules import Attempt, CallingRules, Verdict
 from .zones import zone_name
@@ -46,8 +46,8 @@ class Candidate:
 
 def _attempts(conn_or_store, customer_id: str) -> list[Attempt]:
     sql = "SELECT started_at, outcome, ended_at FROM attempts WHERE customer_id = ? ORDER BY started_at"
-    rows = conn_or_store.query(sql, (customer_id,)) if isinstance(conn_or_store, Store) else \
-        [dict(r) for r in conn_or_store.execute(sql, (customer_id,))]
+    rows = conn_or_store.query(sql, (customer_id,)) if isinstance(conn_or_store, BaseStore) else \
+        [dict(r) for r in conn_or_store.execute(sql, (customer_id,)).fetchall()]
     return [Attempt(utc(r["started_at"]), r["outcome"] if r["ended_at"] else None) for r in rows]
 
 
@@ -55,7 +55,7 @@ def _verdict(rules: CallingRules, row: dict[str, Any], attempts: list[Attempt], 
     return rules.verdict(row["phone"], now, attempts, dnc=dnc, callback_at=utc(row.get("callback_at")))
 
 
-def candidates(store: Store, rules: CallingRules, now: datetime) -> list[Candidate]:
+def candidates(store: BaseStore, rules: CallingRules, now: datetime) -> list[Candidate]:
     """Every campaign customer with the verdict at ``now``: due ones first (preferred slots first,
     then fewer attempts), then the rest."""
     dnc = {r["phone"] for r in store.query("SELECT phone FROM dnc")}
@@ -67,23 +67,23 @@ def candidates(store: Store, rules: CallingRules, now: datetime) -> list[Candida
     return sorted(out, key=lambda c: (not c.verdict.due, not c.verdict.preferred, c.attempts, c.customer_id))
 
 
-def claim(store: Store, rules: CallingRules, customer_id: str, now: datetime, caller_id: str | None) -> int | None:
+def claim(store: BaseStore, rules: CallingRules, customer_id: str, now: datetime, caller_id: str | None) -> int | None:
     """Open an attempt if the rules allow dialling this customer now; returns its id, else None."""
     with store.transaction() as conn:
-        row = conn.execute("SELECT * FROM customers WHERE customer_id = ?", (customer_id,)).fetchone()
+        row = conn.execute("SELECT * FROM customers WHERE customer_id = ?" + store.row_lock, (customer_id,)).fetchone()
         if row is None:
             return None
         row = dict(row)
-        dnc = conn.execute("SELECT 1 FROM dnc WHERE phone = ?", (row["phone"],)).fetchone() is not None
+        dnc = conn.execute("SELECT 1 AS hit FROM dnc WHERE phone = ?", (row["phone"],)).fetchone() is not None
         if not _verdict(rules, row, _attempts(conn, customer_id), dnc, now).due:
             return None
-        cursor = conn.execute("INSERT INTO attempts (customer_id, phone, caller_id, started_at) VALUES (?, ?, ?, ?)",
-                              (customer_id, row["phone"], caller_id, iso(now)))
+        inserted = conn.execute("INSERT INTO attempts (customer_id, phone, caller_id, started_at) VALUES (?, ?, ?, ?) "
+                                "RETURNING id", (customer_id, row["phone"], caller_id, iso(now))).fetchone()
         conn.execute("UPDATE customers SET callback_at = NULL WHERE customer_id = ?", (customer_id,))
-        return int(cursor.lastrowid)
+        return int(inserted["id"])
 
 
-def finish(store: Store, rules: CallingRules, attempt_id: int, outcome: str, now: datetime,
+def finish(store: BaseStore, rules: CallingRules, attempt_id: int, outcome: str, now: datetime,
            call_id: str | None = None, callback_slots: dict[str, Any] | None = None) -> None:
     """Close an attempt; a requested callback is scheduled inside the calling window."""
     with store.transaction() as conn:
@@ -97,7 +97,7 @@ def finish(store: Store, rules: CallingRules, attempt_id: int, outcome: str, now
             conn.execute("UPDATE customers SET callback_at = ? WHERE customer_id = ?", (iso(when), row["customer_id"]))
 
 
-def recover_interrupted(store: Store, now: datetime) -> int:
+def recover_interrupted(store: BaseStore, now: datetime) -> int:
     """Close attempts left open by a dialer that stopped; returns how many."""
     return store.execute("UPDATE attempts SET outcome = 'interrupted', ended_at = ? WHERE ended_at IS NULL", (iso(now),))
 

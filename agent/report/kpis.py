@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..store import Store
+from ..store import BaseStore
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
 # A person who is the customer answered (whatever they said next).
@@ -90,7 +90,7 @@ def _summarise(calls: list[dict[str, Any]]) -> Kpis:
     return kpis
 
 
-def compute(store: Store, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+def compute(store: BaseStore, since: str | None = None, until: str | None = None) -> dict[str, Any]:
     """KPIs overall, by day and by topic (``since``/``until``: Mexico City dates, inclusive)."""
     calls = store.query("SELECT c.*, cu.topic AS topic FROM calls c LEFT JOIN customers cu "
                         "ON cu.customer_id = c.customer_id WHERE c.ended_at IS NOT NULL ORDER BY c.started_at")

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from ..store import Store
+from ..store import BaseStore
 
 USER_AGENT = "encuestador-webhooks/1"
 
@@ -49,7 +49,7 @@ class DeliveryReport:
     pending: int = 0
 
 
-def deliver_due(store: Store, url: str, secret: str, now: datetime | None = None, timeout_s: float = 10.0,
+def deliver_due(store: BaseStore, url: str, secret: str, now: datetime | None = None, timeout_s: float = 10.0,
                 limit: int = 100) -> DeliveryReport:
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)  # stored instants are UTC text
     report = DeliveryReport()
@@ -87,7 +87,7 @@ def deliver_due(store: Store, url: str, secret: str, now: datetime | None = None
 class WebhookSender:
     """Delivers owed webhooks every ``interval_s`` on its own thread (never the SIP polling thread)."""
 
-    def __init__(self, store: Store, url: str, secret: str, interval_s: float = 5.0) -> None:
+    def __init__(self, store: BaseStore, url: str, secret: str, interval_s: float = 5.0) -> None:
         import threading
 
         self.store, self.url, self.secret, self.interval_s = store, url, secret, interval_s
@@ -112,7 +112,7 @@ class WebhookSender:
                 logging.getLogger(__name__).exception("webhook delivery failed")
 
 
-def start_sender(store: Store, url: str | None, secret: str | None) -> WebhookSender | None:
+def start_sender(store: BaseStore, url: str | None, secret: str | None) -> WebhookSender | None:
     """A running sender when a webhook URL is configured (secret from the config or
     ``ENCUESTADOR_WEBHOOK_SECRET``); None otherwise. A URL without a secret is refused."""
     import os

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .sqlite import Store
+from .base import BaseStore
 
 
 @dataclass
@@ -20,7 +20,7 @@ class PurgeReport:
     transcripts: list[str] = field(default_factory=list)   # call ids
 
 
-def purge_expired(store: Store, retention_days: int, now: datetime | None = None,
+def purge_expired(store: BaseStore, retention_days: int, now: datetime | None = None,
                   recordings_dir: Path | None = None) -> PurgeReport:
     now = now or datetime.now(timezone.utc)
     cutoff = (now - timedelta(days=retention_days)).isoformat(timespec="milliseconds")

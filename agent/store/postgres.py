@@ -1,0 +1,63 @@
+"""PostgreSQL by DSN (psycopg 3): several workers and dialers on one database.
+
+The same schema and SQL as SQLite (``?`` placeholders are turned into ``%s``); claims lock the
+customer's row (``SELECT … FOR UPDATE``) so two dialers never open an attempt for one customer.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from .base import BaseStore
+
+
+def _pg(sql: str, params: tuple | None) -> tuple[str, tuple | None]:
+    if not params:
+        return sql, None            # no parameters: psycopg leaves % alone
+    return sql.replace("%", "%%").replace("?", "%s"), params
+
+
+class _Connection:
+    """What ``transaction()`` yields: ``execute`` with ``?`` placeholders, rows as dicts."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple = ()) -> Any:
+        return self._conn.execute(*_pg(sql, params))
+
+
+class PostgresStore(BaseStore):
+    row_lock = " FOR UPDATE"
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        self.dsn = dsn
+        self._conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _ddl(self, statement: str) -> str:
+        return re.sub(r"INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY", statement)
+
+    def _run(self, sql: str, params: tuple = ()) -> Any:
+        with self._lock:
+            return self._conn.execute(*_pg(sql, params))
+
+    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._conn.execute(*_pg(sql, params)).fetchall())
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Connection]:
+        with self._lock, self._conn.transaction():
+            yield _Connection(self._conn)
