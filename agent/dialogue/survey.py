@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..events import AnswerRecorded, Event, Hangup, PlayTune, Say, TicketOpened, Transfer
+from ..understand.feedback import analyze_feedback
 from ..understand.parser import Understanding
 from .script import Closing, Question, SurveyScript
 
@@ -48,6 +49,7 @@ class SurveyResult:
     score: int | None = None
     resolved: bool | None = None
     feedback: str | None = None
+    feedback_analysis: dict[str, Any] | None = None  # topic tags and sentiment of the feedback
     offer_human: bool | None = None
     opt_out: bool = False
     outcome: str | None = None
@@ -173,7 +175,11 @@ class SurveyDialogue:
         if q.kind == "free":
             if u.intent == "silence" or not u.text.strip():
                 return self._retry(now_ms, no_match=False)
-            return [self._record(now_ms, q.id, u.text.strip(), u.text, via)] + self._go(q.next_after(""), now_ms)
+            analysis = analyze_feedback(u.text)  # topic tags and sentiment, for the reports
+            self.result.feedback_analysis = analysis.to_dict()
+            return [self._record(now_ms, q.id, u.text.strip(), u.text, via),
+                    AnswerRecorded(now_ms, "feedback_analysis", analysis.to_dict(), "", via),
+                    *self._go(q.next_after(""), now_ms)]
         if u.intent in _ANSWER_INTENTS[q.kind]:
             if q.kind == "score":
                 value: Any = int(u.slots["score"])

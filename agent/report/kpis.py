@@ -6,7 +6,8 @@ which is per call. Days are Mexico City dates of the call's start.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -102,8 +103,15 @@ def compute(store: BaseStore, since: str | None = None, until: str | None = None
     for call in calls:
         by_day[call["day"]].append(call)
         by_topic[call["topic"] or "(sin tema)"].append(call)
+    ids = {c["call_id"] for c in calls}
+    analyses = [json.loads(r["value"]) for r in store.query(
+        "SELECT call_id, value FROM answers WHERE question = 'feedback_analysis' AND value IS NOT NULL")
+        if r["call_id"] in ids]
     return {
         "overall": _summarise(calls).to_dict(),
+        "feedback": {"answers": len(analyses),
+                     "topics": dict(Counter(t for a in analyses for t in a.get("topics", [])).most_common()),
+                     "sentiment": dict(Counter(a.get("sentiment", "neutral") for a in analyses))},
         "by_day": {day: _summarise(c).to_dict() for day, c in sorted(by_day.items())},
         "by_topic": {topic: _summarise(c).to_dict() for topic, c in sorted(by_topic.items())},
         "definitions": {k: {"definition": d, "target": t} for k, (d, t) in DEFINITIONS.items()},

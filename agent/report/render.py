@@ -29,6 +29,11 @@ def text_table(report: dict[str, Any]) -> str:
         target = info["target"]
         goal = "" if target is None else f"  (target ≥ {_fmt(name, target)})"
         lines.append(f"{name:<{width}}  {_fmt(name, overall[name]):>7}{goal}   — {info['definition']}")
+    feedback = report.get("feedback") or {}
+    if feedback.get("answers"):
+        topics = ", ".join(f"{t} {n}" for t, n in feedback["topics"].items()) or "—"
+        moods = ", ".join(f"{s} {n}" for s, n in feedback["sentiment"].items())
+        lines.append(f"feedback: {feedback['answers']} comments — topics: {topics} — sentiment: {moods}")
     for title, key in (("by day", "by_day"), ("by topic", "by_topic")):
         lines.append(f"\n{title}:")
         for label, k in report[key].items():
@@ -79,6 +84,15 @@ def chart_png(report: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+def _feedback_line(report: dict[str, Any]) -> str:
+    feedback = report.get("feedback") or {}
+    if not feedback.get("answers"):
+        return "Sin comentarios."
+    topics = ", ".join(f"{t}: {n}" for t, n in feedback["topics"].items()) or "—"
+    moods = ", ".join(f"{s}: {n}" for s, n in feedback["sentiment"].items())
+    return f"{feedback['answers']} comentarios. Temas: {topics}. Tono: {moods}."
+
+
 def write_html(report: dict[str, Any], path: str | Path, title: str = "Encuesta de satisfacción") -> Path:
     """One HTML file with everything inside it (chart embedded as a data URI; no external assets)."""
     e = html.escape
@@ -104,6 +118,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}td.n{{text-align:r
 <p>Clientes llamados: {overall['customers_called']} · llamadas: {overall['calls']}</p>
 <table><tr><th>KPI</th><th>valor</th><th>meta</th><th>definición</th></tr>{kpi_rows}</table>
 <img alt="KPIs por día" src="data:image/png;base64,{chart}">
+<h2>Comentarios</h2><p>{e(_feedback_line(report))}</p>
 <h2>Por día</h2>{breakdown("by_day")}
 <h2>Por tema</h2>{breakdown("by_topic")}
 </body></html>

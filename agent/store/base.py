@@ -229,12 +229,15 @@ class BaseStore:
         customer = conn.execute("SELECT customer_id, name, topic FROM customers WHERE customer_id = ?",
                                 (call["customer_id"],)).fetchone()
         flag = lambda v: None if v is None else bool(v)  # noqa: E731
+        analysis = conn.execute("SELECT value FROM answers WHERE call_id = ? AND question = 'feedback_analysis' "
+                                "ORDER BY id DESC", (call["call_id"],)).fetchone()
         return {"event": "call.finished", "call_id": call["call_id"], "direction": call["direction"],
                 "customer": dict(customer) if customer else {"customer_id": call["customer_id"]},
                 "phone": call["phone"], "started_at": call["started_at"], "ended_at": call["ended_at"],
                 "duration_ms": call["duration_ms"], "outcome": call["outcome"],
                 "answers": {"consent": flag(call["consent"]), "score": call["score"], "resolved": flag(call["resolved"]),
-                            "feedback": call["feedback"], "opt_out": bool(call["opt_out"])},
+                            "feedback": call["feedback"], "opt_out": bool(call["opt_out"]),
+                            "feedback_analysis": json.loads(analysis["value"]) if analysis and analysis["value"] else None},
                 "transferred": bool(call["transferred"]), "ticket": bool(call["ticket"])}
 
     def forget_recording(self, path: str) -> None:

@@ -1,0 +1,120 @@
+"""Understanding evaluation: the parser on written answers, and the whole path (ASR + decision) on
+phone-line audio. Prints per-intent accuracy, the confusion matrix and latency; writes
+bench/results/understanding.json.
+
+    python -m bench.understanding_eval [--quick] [--text-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from .understanding_sets import VOICES, Item, audio_items, written_set
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def _correct(item: Item, intent: str, score: int | None) -> bool:
+    return intent == item.intent and (item.intent != "score" or score == item.score)
+
+
+def _summary(rows: list[tuple[Item, str, int | None]]) -> dict:
+    per_intent: dict[str, list[bool]] = defaultdict(list)
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    misses = []
+    for item, intent, score in rows:
+        ok = _correct(item, intent, score)
+        per_intent[item.intent].append(ok)
+        label = intent if intent != "score" or score == item.score else f"score:{score}"
+        confusion[item.intent][label if not ok else item.intent] += 1
+        if not ok:
+            misses.append({"question": item.question, "text": item.text, "expected": item.intent,
+                           "expected_score": item.score, "got": intent, "got_score": score})
+    total = sum(sum(v) for v in per_intent.values())
+    return {"n": len(rows), "accuracy": round(total / len(rows), 4),
+            "per_intent": {k: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(per_intent.items())},
+            "confusion": {k: dict(v) for k, v in sorted(confusion.items())}, "misses": misses}
+
+
+def evaluate_text() -> dict:
+    from encuestador.understand.parser import IntentParser
+
+    parser = IntentParser()
+    items = written_set()
+    rows = []
+    for item in items:
+        u = parser.parse(item.text, "score" if item.question == "score" else "yes_no")
+        rows.append((item, u.intent, u.score))
+    return _summary(rows)
+
+
+def evaluate_audio(quick: bool) -> dict:
+    from encuestador.audio import SAMPLE_RATE
+    from encuestador.audio.phoneline import phone_line
+    from encuestador.models.registry import installed_path, load_manifest
+    from encuestador.runtime import Runtime, RuntimeOptions
+    from encuestador.speak.tts import EspeakSynthesizer
+
+    specs, _ = load_manifest()
+    runtime = Runtime(RuntimeOptions(asr="whisper", tts="espeak",
+                                     whisper_model=installed_path(specs["faster-whisper-base"])))
+    items = audio_items(per_voice=12 if quick else 40)
+    voices = VOICES[:2] if quick else VOICES
+    conditions = [("snr20_loss3", 20, 0.03)] if quick else [("snr20_loss3", 20, 0.03), ("snr10_loss5", 10, 0.05)]
+    out = {"backend": runtime.recognizer.name}
+    for name, snr, loss in conditions:
+        rows, latency = [], []
+        for v, (voice, wpm, pitch) in enumerate(voices):
+            synth = EspeakSynthesizer(voice, wpm, pitch)
+            for k, item in enumerate(items):
+                audio = phone_line(synth.synthesize(item.text), SAMPLE_RATE, snr_db=snr, loss=loss, conceal=True,
+                                   seed=1000 * v + k, out_rate=SAMPLE_RATE)
+                start = time.perf_counter()
+                u, _ = runtime.understander.understand(audio, runtime.script.questions[item.question])
+                latency.append((time.perf_counter() - start) * 1000)
+                rows.append((item, u.intent, u.score))
+        summary = _summary(rows)
+        summary["latency_ms"] = {"p50": round(statistics.median(latency), 1),
+                                 "p95": round(sorted(latency)[int(0.95 * len(latency))], 1),
+                                 "note": "end of speech → intent, after the endpointing hang-over"}
+        out[name] = summary
+    return out
+
+
+def _print(title: str, s: dict) -> None:
+    print(f"\n{title}: {s['n']} utterances, accuracy {s['accuracy']:.1%}")
+    for intent, v in s["per_intent"].items():
+        print(f"  {intent:<15} {v['accuracy']:>7.1%}  (n={v['n']})")
+    print("  confusion (expected → heard):")
+    for intent, row in s["confusion"].items():
+        print(f"    {intent:<15} " + ", ".join(f"{k} {n}" for k, n in sorted(row.items(), key=lambda kv: -kv[1])))
+    if "latency_ms" in s:
+        print(f"  latency ms p50 {s['latency_ms']['p50']} / p95 {s['latency_ms']['p95']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.understanding_eval")
+    parser.add_argument("--quick", action="store_true", help="fewer voices and one line condition")
+    parser.add_argument("--text-only", action="store_true")
+    args = parser.parse_args()
+    result = {"text": evaluate_text()}
+    _print("written answers (parser)", result["text"])
+    if not args.text_only:
+        result["audio"] = evaluate_audio(args.quick)
+        for name, summary in result["audio"].items():
+            if isinstance(summary, dict):
+                _print(f"audio {name} ({result['audio']['backend']})", summary)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "understanding.json"
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
