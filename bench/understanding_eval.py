@@ -8,6 +8,7 @@ bench/results/understanding.json.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import statistics
 import time
@@ -63,7 +64,7 @@ def evaluate_audio(quick: bool) -> dict:
     specs, _ = load_manifest()
     runtime = Runtime(RuntimeOptions(asr="whisper", tts="espeak",
                                      whisper_model=installed_path(specs["faster-whisper-base"])))
-    items = audio_items(per_voice=12 if quick else 40)
+    items = audio_items(per_voice=int(os.environ.get("UE_PER_VOICE", 12 if quick else 40)))
     voices = VOICES[:2] if quick else VOICES
     conditions = [("snr20_loss3", 20, 0.03)] if quick else [("snr20_loss3", 20, 0.03), ("snr10_loss5", 10, 0.05)]
     out = {"backend": runtime.recognizer.name}

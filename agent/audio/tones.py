@@ -101,7 +101,12 @@ class DtmfDetector:
         energy = raw_energy * self._energy_scale   # mean power, full scale = 1
         if energy < self.min_level:
             return None
-        v = np.dot(self._basis, window, out=self._projection).tolist()
+        projection = np.dot(self._basis, window, out=self._projection)
+        # The two tones must carry most of the energy: (row + column) / 2 ≥ 0.6 × energy below, and
+        # row + column ≤ the sum over all eight tones, so most speech frames stop here.
+        if float(np.dot(projection, projection)) < 1.2 * energy:
+            return None
+        v = projection.tolist()
         k = self._k
         p = [a * a + b * b for a, b in zip(v[:k], v[k:])]   # ≈ amplitude² of each tone
         rows, cols = p[:4], p[4:]

@@ -73,7 +73,10 @@ class Understander:
         # What the audio says most clearly outranks a parse of a noisy transcript when it is a
         # request (opt-out, a person, repeat) or when it is very sure.
         if confident and (label in GLOBAL_INTENTS or label == "repeat" or posterior >= 0.9):
-            return _label_to_understanding(label, text, posterior)
+            understood = _label_to_understanding(label, text, posterior)
+            if label == "callback_later":  # the time asked for, from whatever the transcript caught
+                understood = Understanding(label, self.parser.callback_slots(text), posterior, text)
+            return understood
         if parsed.intent != "unknown" and parsed.confidence >= self.policy.trust_text_confidence:
             return parsed
         if confident:

@@ -152,6 +152,10 @@ class IntentParser:
             label = "no"  # "no quedó resuelto", "no, no se resolvió"
         return Understanding(label, {"answer": label == "yes"}, last.similarity, text)
 
+    def callback_slots(self, text: str) -> dict[str, Any]:
+        """When the caller wants to be called back ("en la tarde", "después de las cinco", "mañana")."""
+        return self._callback_slots(self._strip_fillers(tokenize(text)))
+
     def _callback_slots(self, tokens: list[str]) -> dict[str, Any]:
         slots: dict[str, Any] = {}
         in_day_part: set[int] = set()
