@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 
@@ -78,8 +78,7 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
     agent, store, config = _sip_setup(args, 0)
     rules = CallingRules.load(config.calling_rules)
     started, start_wall = time.monotonic(), args.at or datetime.now(timezone.utc)
-    clock = (lambda: start_wall + (datetime.fromtimestamp(time.monotonic() - started, timezone.utc)
-                                   - datetime.fromtimestamp(0, timezone.utc)))
+    clock = lambda: start_wall + timedelta(seconds=time.monotonic() - started)  # noqa: E731
     recovered = recover_interrupted(store, clock())
     if recovered:
         print(f"{recovered} attempt(s) left open by an earlier run closed as 'interrupted'", flush=True)

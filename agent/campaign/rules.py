@@ -127,16 +127,16 @@ class CallingRules:
 
     # -- the decision --------------------------------------------------------------------------
     def verdict(self, phone: str, now: datetime, attempts: list[Attempt], dnc: bool = False,
-                finished_outcome: str | None = None, callback_at: datetime | None = None) -> Verdict:
+                callback_at: datetime | None = None) -> Verdict:
+        """Whether ``phone`` may be dialled at ``now`` (UTC), given its attempts so far, and why not."""
         zone = zone_for(phone)
         local = now.astimezone(zone)
         if dnc:
             return Verdict(False, "on the do-not-call list", local)
         if any(a.outcome is None for a in attempts):
             return Verdict(False, "a call to this customer is in progress", local)
-        final = finished_outcome or next((a.outcome for a in reversed(attempts)
-                                          if a.outcome and a.outcome not in self.retry_outcomes
-                                          and a.outcome != "callback_later"), None)
+        final = next((a.outcome for a in reversed(attempts)
+                      if a.outcome and a.outcome not in self.retry_outcomes and a.outcome != "callback_later"), None)
         if final:
             return Verdict(False, f"survey finished (outcome {final})", local)
         if len(attempts) >= self.max_attempts:
