@@ -37,7 +37,12 @@ def _summary(rows: list[tuple[Item, str, int | None]]) -> dict:
             misses.append({"question": item.question, "text": item.text, "expected": item.intent,
                            "expected_score": item.score, "got": intent, "got_score": score})
     total = sum(sum(v) for v in per_intent.values())
+    # A wrong answer is worse than asking again: split the errors.
+    reasked = sum(1 for item, intent, _ in rows if intent in ("unknown", "repeat", "silence") and item.intent not in
+                  ("unknown", "repeat"))
     return {"n": len(rows), "accuracy": round(total / len(rows), 4),
+            "asked_again": round(reasked / len(rows), 4),
+            "wrong": round((len(rows) - total - reasked) / len(rows), 4),
             "per_intent": {k: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(per_intent.items())},
             "confusion": {k: dict(v) for k, v in sorted(confusion.items())}, "misses": misses}
 
@@ -88,7 +93,8 @@ def evaluate_audio(quick: bool) -> dict:
 
 
 def _print(title: str, s: dict) -> None:
-    print(f"\n{title}: {s['n']} utterances, accuracy {s['accuracy']:.1%}")
+    print(f"\n{title}: {s['n']} utterances, accuracy {s['accuracy']:.1%} "
+          f"(asked again {s['asked_again']:.1%}, wrong {s['wrong']:.1%})")
     for intent, v in s["per_intent"].items():
         print(f"  {intent:<15} {v['accuracy']:>7.1%}  (n={v['n']})")
     print("  confusion (expected → heard):")
