@@ -21,7 +21,7 @@ _PARSER_KIND = {"yes_no": "yes_no", "score": "score", "free": "free"}
 
 @dataclass(frozen=True)
 class DecisionPolicy:
-    accept_posterior: float = 0.4      # the winning label's share of the candidates' probability
+    accept_posterior: float = 0.6      # the winning label's share of the candidates' probability
     reject_margin_nats: float = 10.0   # how much worse than the free transcript a candidate may fit
     trust_text_confidence: float = 0.9  # a parsed transcript this sure wins over candidate scores
 
