@@ -47,6 +47,7 @@ class Heard(Event):
     slots: dict[str, Any] = field(default_factory=dict)
     confidence: float = 0.0
     asr_ms: int = 0
+    early: bool = False   # taken at a pause, before the endpointing hang-over ended
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ from .listen.vad import Endpoint, EndpointConfig, Endpointer
 from .speak.cache import PromptCache
 from .speak.sentences import split_sentences
 from .speak.tunes import render_tune
+from .listen.asr import Transcript
 from .understand.decide import Understander
+from .understand.parser import Understanding
 
 SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
 ECHO_TAIL_SAMPLES = SAMPLE_RATE * 800 // 1000  # echo delays up to ~600 ms (round trip plus buffering)
@@ -50,7 +52,9 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class SessionConfig:
-    closed_endpoint: EndpointConfig = EndpointConfig(hangover_ms=600, max_utterance_ms=8000)
+    # Closed answers are recognised at a 200 ms pause and taken then when unambiguous; otherwise the
+    # 600 ms hang-over decides, reusing that recognition when nothing more was said.
+    closed_endpoint: EndpointConfig = EndpointConfig(hangover_ms=600, pause_ms=200, max_utterance_ms=8000)
     free_endpoint: EndpointConfig = EndpointConfig(hangover_ms=1200, max_utterance_ms=25000)
     barge_in: bool = True
     barge_in_grace_ms: int = 0     # speech this early in a prompt never barges in
@@ -114,6 +118,7 @@ class CallSession:
         self._concealed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._resumed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._last_key: tuple[str, int, str] | None = None  # digit, at_ms, source
+        self._speculation: tuple[int, Understanding, Transcript] | None = None  # heard at a pause
         self.amd = amd  # outbound calls: listen first, greet a person, leave a message on a machine
         self.started = False
 
@@ -277,21 +282,41 @@ class CallSession:
                 self._endpointer.reset()  # our own prompt coming back: not the caller speaking
                 return
             self._level.take_speech_dbfs()  # the utterance's level counts from here
+            self._speculation = None
             self._log(SpeechStarted(self.now_ms))
             self._no_input_deadline = None
             segment = self._current_segment()
             if listening and segment is not None and self._played_in_segment(segment) >= self.config.barge_in_grace_ms:
                 self._barge_in("speech")
-        elif endpoint is Endpoint.ENDED:
-            self._log(SpeechEnded(self.now_ms, self._endpointer.speech_ms, round(self._level.take_speech_dbfs(), 1),
-                                  round(self._level.noise_floor_dbfs, 1)))
+        elif endpoint is Endpoint.PAUSED:
             question = self.dialogue.awaiting
-            if question is None:
+            if question is None or question.kind == "free":
                 return
             understanding, transcript = self.understander.understand(self._endpointer.utterance(), question)
-            self._log(Heard(self.now_ms, question.id, transcript.text, understanding.intent,
-                            dict(understanding.slots), round(understanding.confidence, 3), transcript.elapsed_ms))
-            self._apply(self.dialogue.on_understanding(understanding, self.now_ms))
+            self._speculation = (self._endpointer.voiced_frames, understanding, transcript)
+            if self.understander.decisive(understanding, transcript, question):
+                self._endpointer.end_now()
+                self._utterance_ended(early=True)
+        elif endpoint is Endpoint.ENDED:
+            self._utterance_ended(early=False)
+
+    def _utterance_ended(self, early: bool) -> None:
+        """The caller's turn is over: understand it (or reuse what was heard at the pause, if nothing
+        was said since) and let the dialogue answer."""
+        self._log(SpeechEnded(self.now_ms, self._endpointer.speech_ms, round(self._level.take_speech_dbfs(), 1),
+                              round(self._level.noise_floor_dbfs, 1)))
+        speculation, self._speculation = self._speculation, None
+        question = self.dialogue.awaiting
+        if question is None:
+            return
+        if speculation is not None and speculation[0] == self._endpointer.voiced_frames:
+            _, understanding, transcript = speculation
+        else:
+            understanding, transcript = self.understander.understand(self._endpointer.utterance(), question)
+        self._log(Heard(self.now_ms, question.id, transcript.text, understanding.intent,
+                        dict(understanding.slots), round(understanding.confidence, 3), transcript.elapsed_ms,
+                        early))
+        self._apply(self.dialogue.on_understanding(understanding, self.now_ms))
 
     def _is_echo(self) -> bool:
         """Whether the audio that just started an utterance is the echo of what we played."""

@@ -7,6 +7,7 @@ import random
 import statistics
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,14 +28,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def answers(quick: bool) -> list[tuple[str, np.ndarray]]:
+class Clip(NamedTuple):
+    question: str
+    audio: np.ndarray       # through the phone line, 16 kHz
+    speech_end_ms: float    # where the voice ends, found on the clean synthesis (the line adds noise)
+
+
+def answers(quick: bool) -> list[Clip]:
     voices = VOICES[:2] if quick else VOICES
     out = []
     for i, (voice, wpm, pitch) in enumerate(voices):
         synth = EspeakSynthesizer(voice, wpm, pitch)
         for j, (question, text) in enumerate(CLOSED):
-            audio = phone_line(synth.synthesize(text), SAMPLE_RATE, snr_db=20, seed=i * 100 + j, out_rate=SAMPLE_RATE)
-            out.append((question, audio))
+            clean = synth.synthesize(text)
+            loud = np.nonzero(np.abs(clean) > 0.02 * np.abs(clean).max())[0]
+            audio = phone_line(clean, SAMPLE_RATE, snr_db=20, seed=i * 100 + j, out_rate=SAMPLE_RATE)
+            out.append(Clip(question, audio, (loud[-1] + 1) * 1000 / SAMPLE_RATE))
     return out
 
 
@@ -72,45 +81,50 @@ def _waiting_session(runtime, question: str):
 
 
 def turn_latency(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
-    """End of the caller's speech (or key) → first non-silent agent audio, in real-time terms:
-    endpointing hang-over (audio time) + processing (wall time) + silence at the start of the reply."""
-    dtmf, spoken, processing = [], [], []
+    """End of the caller's speech (or key) → first non-silent agent audio, in real-time terms.
+
+    Frames are replayed as a call delivers them, one every 20 ms, to a worker that processes them
+    in order: a frame is taken at ``max(its arrival, the end of the previous frame's work)``, so
+    recognition time (at a pause or at the end of the hang-over) delays the answer exactly as it
+    would on a call. Latency = when the frame that produced the answer was done + the silence at
+    the start of the reply."""
+    dtmf, spoken, processing, early = [], [], [], 0
     for question in ("consent", "score", "resolved"):
         session = _waiting_session(runtime, question)
         start = time.perf_counter()
         session.push_dtmf("1")
         dtmf.append((time.perf_counter() - start) * 1000 + _first_sound_ms(session))
-    for question, audio in clips:
+    for question, audio, speech_end_ms in clips:
         session = _waiting_session(runtime, question)
         frames = _to_frames(audio)
-        voiced = [i for i, f in enumerate(frames) if np.abs(f).max() > 1000]
-        last_voiced = voiced[-1] if voiced else len(frames) - 1
-        for f in frames[: last_voiced + 1]:
-            session.push_audio(f)
-        silence = np.zeros(FRAME_SAMPLES, np.int16)
-        hangover_ms, wall = 0.0, 0.0
         events_before = len(session.events)
-        for _ in range(200):
+        stream = frames + [np.zeros(FRAME_SAMPLES, np.int16)] * 200
+        clock, heard = 0.0, None  # ms of call time; frame i arrives at (i + 1) * 20 ms
+        for i, f in enumerate(stream):
+            begin = max(clock, (i + 1) * FRAME_MS)
             start = time.perf_counter()
-            session.push_audio(silence)
-            took = time.perf_counter() - start
-            hangover_ms += FRAME_MS
-            if any(e.kind == "Heard" for e in session.events[events_before:]):
-                wall = took * 1000
+            session.push_audio(f)
+            took = (time.perf_counter() - start) * 1000
+            clock = begin + took
+            heard = next((e for e in session.events[events_before:] if e.kind == "Heard"), None)
+            if heard is not None:
+                processing.append(took)
                 break
-        processing.append(wall)
-        spoken.append(hangover_ms + wall + _first_sound_ms(session))
+        clock -= speech_end_ms
+        early += bool(heard is not None and heard.early)
+        spoken.append(clock + _first_sound_ms(session))
+    endpoint = runtime.options.session.closed_endpoint
     return {"dtmf": {"p50": round(statistics.median(dtmf), 1), "p95": round(percentile(dtmf, 0.95), 1)},
             "spoken_closed": {"p50": round(statistics.median(spoken), 1), "p95": round(percentile(spoken, 0.95), 1),
-                              "processing_p50": round(statistics.median(processing), 1),
-                              "hangover_ms": runtime.options.session.closed_endpoint.hangover_ms,
-                              "utterances": len(spoken)}}
+                              "processing_p50": round(statistics.median(processing), 1) if processing else None,
+                              "hangover_ms": endpoint.hangover_ms, "pause_ms": endpoint.pause_ms,
+                              "taken_at_pause": round(early / len(spoken), 3), "utterances": len(spoken)}}
 
 
 def asr_speed(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
     recognizer = runtime.recognizer
     closed_ms, closed_rtf = [], []
-    for question, audio in clips:
+    for question, audio, _ in clips:
         hints = runtime.understander.hints_for(runtime.script.questions[question])
         start = time.perf_counter()
         recognizer.recognize(audio, hints)
@@ -160,9 +174,12 @@ def tts_speed(runtime) -> dict:
 
 def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bool) -> dict:
     """K calls answering closed questions at the pace of the survey (one answer every ~10 s per call,
-    random arrivals) share this process's recogniser. Largest K whose spoken-answer p95 (hang-over +
-    waiting + recognition) stays ≤ 1.5 s."""
-    hangover = runtime.options.session.closed_endpoint.hangover_ms
+    random arrivals) share this process's recogniser. Largest K whose spoken-answer p95 stays ≤ 1.5 s.
+    As in ``CallSession``, an answer is recognised at the pause: the turn ends then (pause + waiting +
+    recognition) when the answer is unambiguous, else when the hang-over runs out, or when the
+    recognition is done if that is later."""
+    endpoint = runtime.options.session.closed_endpoint
+    hangover, pause = endpoint.hangover_ms, endpoint.pause_ms or endpoint.hangover_ms
     duration = 6.0 if quick else 40.0
     result = {}
     best = 0
@@ -179,11 +196,14 @@ def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bo
                 if time.monotonic() + wait > stop_at:
                     return  # the next answer would come after the step ends
                 time.sleep(wait)
-                question, audio = clips[rng.randrange(len(clips))]
+                question, audio, _ = clips[rng.randrange(len(clips))]
+                asked = runtime.script.questions[question]
                 start = time.perf_counter()
-                runtime.understander.understand(audio, runtime.script.questions[question])
+                understood, transcript = runtime.understander.understand(audio, asked)
+                took = (time.perf_counter() - start) * 1000
+                early = endpoint.pause_ms and runtime.understander.decisive(understood, transcript, asked)
                 with lock:
-                    latencies.append(hangover + (time.perf_counter() - start) * 1000)
+                    latencies.append(pause + took if early else max(hangover, pause + took))
 
         threads = [threading.Thread(target=caller, args=(i,)) for i in range(k)]
         for t in threads:

@@ -74,17 +74,23 @@ def evaluate_audio(quick: bool) -> dict:
     conditions = [("snr20_loss3", 20, 0.03)] if quick else [("snr20_loss3", 20, 0.03), ("snr10_loss5", 10, 0.05)]
     out = {"backend": runtime.recognizer.name}
     for name, snr, loss in conditions:
-        rows, latency = [], []
+        rows, latency, early = [], [], []
         for v, (voice, wpm, pitch) in enumerate(voices):
             synth = EspeakSynthesizer(voice, wpm, pitch)
             for k, item in enumerate(items):
                 audio = phone_line(synth.synthesize(item.text), SAMPLE_RATE, snr_db=snr, loss=loss, conceal=True,
                                    seed=1000 * v + k, out_rate=SAMPLE_RATE)
                 start = time.perf_counter()
-                u, _ = runtime.understander.understand(audio, runtime.script.questions[item.question])
+                question = runtime.script.questions[item.question]
+                u, transcript = runtime.understander.understand(audio, question)
                 latency.append((time.perf_counter() - start) * 1000)
                 rows.append((item, u.intent, u.score))
+                if runtime.understander.decisive(u, transcript, question):
+                    early.append(_correct(item, u.intent, u.score))
         summary = _summary(rows)
+        # What a call would take at the first pause, before the hang-over ends (see CallSession).
+        summary["taken_at_pause"] = {"share": round(len(early) / len(rows), 4),
+                                     "accuracy": round(sum(early) / len(early), 4) if early else None}
         summary["latency_ms"] = {"p50": round(statistics.median(latency), 1),
                                  "p95": round(sorted(latency)[int(0.95 * len(latency))], 1),
                                  "note": "end of speech → intent, after the endpointing hang-over"}
@@ -100,6 +106,10 @@ def _print(title: str, s: dict) -> None:
     print("  confusion (expected → heard):")
     for intent, row in s["confusion"].items():
         print(f"    {intent:<15} " + ", ".join(f"{k} {n}" for k, n in sorted(row.items(), key=lambda kv: -kv[1])))
+    if "taken_at_pause" in s:
+        t = s["taken_at_pause"]
+        print(f"  taken at the pause: {t['share']:.1%} of answers, "
+              f"{t['accuracy']:.1%} of those right" if t["accuracy"] is not None else "  taken at the pause: none")
     if "latency_ms" in s:
         print(f"  latency ms p50 {s['latency_ms']['p50']} / p95 {s['latency_ms']['p95']}")
 

@@ -1,8 +1,10 @@
 """Endpointing: webrtcvad decisions per 20 ms frame turned into speech start / end.
 
 Speech starts when ``start_frames`` of the last ``start_window`` frames are voiced, and ends after
-``hangover_ms`` of unvoiced frames (or at ``max_utterance_ms``). The utterance, with a short pre-roll,
-is kept in a preallocated buffer.
+``hangover_ms`` of unvoiced frames (or at ``max_utterance_ms``). With ``pause_ms`` set, a shorter
+silence first reports ``PAUSED`` (once per silence), so a closed answer can be recognised while the
+hang-over runs and taken early when it is unambiguous (``end_now``). The utterance, with a short
+pre-roll, is kept in a preallocated buffer.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class EndpointConfig:
     start_frames: int = 3
     start_window: int = 5
     hangover_ms: int = 700
+    pause_ms: int = 0               # report PAUSED after this much silence (0: never)
     min_speech_ms: int = 120
     max_utterance_ms: int = 12000
     preroll_ms: int = 200
@@ -33,11 +36,12 @@ class EndpointConfig:
 
 class Endpoint(Enum):
     STARTED = "started"
+    PAUSED = "paused"   # still in speech, but silent for ``pause_ms``: the answer may be complete
     ENDED = "ended"
 
 
 class Endpointer:
-    """Feed 20 ms int16 frames at 16 kHz; get ``Endpoint.STARTED`` / ``Endpoint.ENDED``."""
+    """Feed 20 ms int16 frames at 16 kHz; get ``Endpoint.STARTED`` / ``PAUSED`` / ``ENDED``."""
 
     def __init__(self, config: EndpointConfig | None = None) -> None:
         self.config = config or EndpointConfig()
@@ -60,6 +64,7 @@ class Endpointer:
         self._length = 0
         self._silent_ms = 0
         self._speech_ms = 0
+        self.voiced_frames = 0   # voiced frames in the current utterance: unchanged means nothing new said
         self._window.clear()
         self._recent_count = 0
 
@@ -104,17 +109,28 @@ class Endpointer:
                     self._append(self._recent[k % slots, : len(frame)])
                 self._speech_ms = FRAME_MS * kept
                 self._silent_ms = 0
+                self.voiced_frames = sum(self._window)
                 return Endpoint.STARTED
             return None
         self._append(frame)
         self._speech_ms += FRAME_MS
-        self._silent_ms = 0 if voiced else self._silent_ms + FRAME_MS
+        if voiced:
+            self._silent_ms = 0
+            self.voiced_frames += 1
+        else:
+            self._silent_ms += FRAME_MS
         if self._silent_ms >= self.config.hangover_ms or self._speech_ms >= self.config.max_utterance_ms:
-            self.in_speech = False
-            self._window.clear()
-            self._recent_count = 0
+            self.end_now()
             return Endpoint.ENDED
+        if self.config.pause_ms and self._silent_ms == self.config.pause_ms:
+            return Endpoint.PAUSED
         return None
+
+    def end_now(self) -> None:
+        """Close the utterance in progress (``utterance()`` still returns it)."""
+        self.in_speech = False
+        self._window.clear()
+        self._recent_count = 0
 
     @property
     def speech_ms(self) -> int:

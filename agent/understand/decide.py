@@ -24,6 +24,7 @@ class DecisionPolicy:
     accept_posterior: float = 0.6      # the winning label's share of the candidates' probability
     reject_margin_nats: float = 10.0   # how much worse than the free transcript a candidate may fit
     trust_text_confidence: float = 0.9  # a parsed transcript this sure wins over candidate scores
+    early_posterior: float = 0.9       # taken before the hang-over ends only when this sure (see ``decisive``)
 
 
 def _label_to_understanding(label: str, text: str, confidence: float) -> Understanding:
@@ -32,6 +33,10 @@ def _label_to_understanding(label: str, text: str, confidence: float) -> Underst
     if label in ("yes", "no"):
         return Understanding(label, {"answer": label == "yes"}, confidence, text)
     return Understanding(label, {}, confidence, text)
+
+
+def _label_of(understood: Understanding) -> str:
+    return f"score:{understood.score}" if understood.intent == "score" else understood.intent
 
 
 class Understander:
@@ -84,6 +89,18 @@ class Understander:
         if parsed.intent != "unknown":
             return parsed
         return Understanding("unknown", {"best": label}, posterior, text)
+
+    def decisive(self, understood: Understanding, transcript: Transcript, question: Question) -> bool:
+        """Whether an answer heard at a pause can be taken without waiting for the hang-over: a
+        closed question, and the free transcript and the candidate scores agree on it, surely."""
+        if question.kind == "free" or not transcript.phrase_scores:
+            return False
+        if understood.intent in ("unknown", "repeat", "silence"):
+            return False
+        parsed = self.parser.parse(transcript.text, _PARSER_KIND[question.kind])
+        label, posterior, fits = self._best_candidate(transcript, question)
+        return (fits and posterior >= self.policy.early_posterior
+                and _label_of(parsed) == label == _label_of(understood))
 
     def _best_candidate(self, transcript: Transcript, question: Question) -> tuple[str, float, bool]:
         """The most likely label, its posterior among the candidates, and whether it fits the audio

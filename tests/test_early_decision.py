@@ -1,0 +1,116 @@
+"""Closed answers recognised at a pause: taken early when unambiguous, otherwise decided at the end
+of the hang-over with the recognition already made (real faster-whisper, espeak-ng fixtures)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from encuestador.audio import FRAME_MS, FRAME_SAMPLES
+from encuestador.dialogue.survey import CustomerContext, SurveyDialogue
+from encuestador.events import Heard, SpeechEnded
+from encuestador.listen.vad import Endpoint, EndpointConfig, Endpointer
+from encuestador.session import CallSession
+from encuestador.understand.decide import Understander
+
+SILENCE = np.zeros(FRAME_SAMPLES, np.int16)
+
+
+class CountingRecognizer:
+    """The real recogniser, counting the utterances it is given."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.calls = inner, inner.name, 0
+
+    def recognize(self, audio, hints):
+        self.calls += 1
+        return self.inner.recognize(audio, hints)
+
+
+def pcm(load_wav, path) -> np.ndarray:
+    return np.clip(load_wav(path) * 32767, -32768, 32767).astype(np.int16)
+
+
+def frames(audio: np.ndarray) -> list[np.ndarray]:
+    audio = np.concatenate([audio, np.zeros((-len(audio)) % FRAME_SAMPLES, np.int16)])
+    return [audio[i : i + FRAME_SAMPLES] for i in range(0, len(audio), FRAME_SAMPLES)]
+
+
+def waiting_at(runtime, question: str) -> tuple[CallSession, CountingRecognizer]:
+    """A session (with a counted recogniser) whose agent has asked ``question`` and gone quiet."""
+    recognizer = CountingRecognizer(runtime.recognizer)
+    dialogue = SurveyDialogue(runtime.script, CustomerContext(company="Telecom del Norte", name="Ana"))
+    session = CallSession(dialogue, Understander(recognizer, runtime.script), runtime.prompts,
+                          runtime.options.session, tunes=runtime.tunes, record=False)
+    session.start()
+    for key in {"consent": "", "score": "1"}[question]:
+        session.push_dtmf(key)
+    while session.playing:
+        session.pull_audio()
+        session.push_audio(SILENCE)
+    assert session.dialogue.awaiting.id == question
+    return session, recognizer
+
+
+def say(session: CallSession, audio: np.ndarray, then_silent_ms: int) -> None:
+    for f in frames(audio) + [SILENCE] * (then_silent_ms // FRAME_MS):
+        session.pull_audio()
+        session.push_audio(f)
+
+
+def test_endpointer_reports_each_pause_once_before_the_end(wavs, load_wav):
+    audio = np.concatenate([pcm(load_wav, wavs["cinco"]), np.zeros(16000, np.int16)])
+    for pause_ms, expect_pause in ((200, True), (0, False)):
+        endpointer = Endpointer(EndpointConfig(hangover_ms=600, pause_ms=pause_ms))
+        events = [(e, i * FRAME_MS) for i, f in enumerate(frames(audio)) if (e := endpointer.process(f))]
+        kinds = [e for e, _ in events]
+        assert kinds[0] is Endpoint.STARTED and kinds[-1] is Endpoint.ENDED and kinds.count(Endpoint.ENDED) == 1
+        assert (Endpoint.PAUSED in kinds) is expect_pause
+        if expect_pause:  # the last pause comes exactly hang-over − pause before the end
+            last_pause = max(t for e, t in events if e is Endpoint.PAUSED)
+            assert events[-1][1] - last_pause == 600 - 200
+
+
+def first_pause_ms(audio: np.ndarray, config: EndpointConfig) -> int:
+    endpointer = Endpointer(config)
+    for i, f in enumerate(frames(audio)):
+        if endpointer.process(f) is Endpoint.PAUSED:
+            return (i + 1) * FRAME_MS
+    raise AssertionError("no pause")
+
+
+def test_clear_answer_is_taken_at_the_pause(runtime, wavs, load_wav):
+    session, recognizer = waiting_at(runtime, "score")
+    before = len(session.events)
+    started_at = session.now_ms
+    say(session, pcm(load_wav, wavs["cuatro"]), then_silent_ms=1000)
+    heard = [e for e in session.events[before:] if isinstance(e, Heard)]
+    assert len(heard) == 1 and heard[0].intent == "score" and heard[0].slots == {"score": 4} and heard[0].early
+    assert session.dialogue.result.score == 4
+    # Taken at the first silence of pause_ms after the word: the hang-over never ran out.
+    endpoint = runtime.options.session.closed_endpoint
+    paused_at = first_pause_ms(pcm(load_wav, wavs["cuatro"]), endpoint)
+    assert heard[0].at_ms - started_at == paused_at
+    assert recognizer.calls == 1
+
+
+def test_unclear_answer_waits_for_the_hang_over_and_reuses_the_recognition(runtime, wavs, load_wav):
+    session, recognizer = waiting_at(runtime, "score")
+    before = len(session.events)
+    say(session, pcm(load_wav, wavs["si"]), then_silent_ms=1000)  # "sí" is no clear score (heard as "C")
+    heard = [e for e in session.events[before:] if isinstance(e, Heard)]
+    assert len(heard) == 1 and not heard[0].early
+    assert recognizer.calls == 1  # recognised at the pause; the end of the turn reused it
+
+
+def test_speech_after_a_pause_is_heard_with_the_rest(runtime, wavs, load_wav):
+    session, recognizer = waiting_at(runtime, "score")
+    before = len(session.events)
+    si = pcm(load_wav, wavs["si"])
+    voiced = np.nonzero(np.abs(si) > 2000)[0]
+    word = si[max(0, voiced[0] - 800) : voiced[-1] + 800]
+    say(session, np.concatenate([word, np.zeros(16000 * 3 // 10, np.int16), word]), then_silent_ms=1000)
+    heard = [e for e in session.events[before:] if isinstance(e, Heard)]
+    ended = [e for e in session.events[before:] if isinstance(e, SpeechEnded)]
+    assert len(heard) == 1 and len(ended) == 1  # one turn, not two
+    assert recognizer.calls == 2  # the first pause's guess was dropped when the caller went on
+    assert ended[0].duration_ms > 2 * len(word) * 1000 // 16000
