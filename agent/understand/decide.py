@@ -92,15 +92,17 @@ class Understander:
 
     def decisive(self, understood: Understanding, transcript: Transcript, question: Question) -> bool:
         """Whether an answer heard at a pause can be taken without waiting for the hang-over: a
-        closed question, and the free transcript and the candidate scores agree on it, surely."""
+        closed question, the candidate scores are sure of it, and the free transcript says the same
+        or nothing that parses (it never contradicts). Waiting would decide the same thing on the
+        same audio; the pause length guards against cutting a longer answer."""
         if question.kind == "free" or not transcript.phrase_scores:
             return False
         if understood.intent in ("unknown", "repeat", "silence"):
             return False
         parsed = self.parser.parse(transcript.text, _PARSER_KIND[question.kind])
         label, posterior, fits = self._best_candidate(transcript, question)
-        return (fits and posterior >= self.policy.early_posterior
-                and _label_of(parsed) == label == _label_of(understood))
+        return (fits and posterior >= self.policy.early_posterior and label == _label_of(understood)
+                and _label_of(parsed) in (label, "unknown"))
 
     def _best_candidate(self, transcript: Transcript, question: Question) -> tuple[str, float, bool]:
         """The most likely label, its posterior among the candidates, and whether it fits the audio
