@@ -80,10 +80,12 @@ class WhisperRecognizer:
 
     name = "faster-whisper"
 
-    # Contextual calibration: subtract this share of each candidate's log-likelihood on silence, so
-    # phrases the language model likes anyway ("¿Cómo?") do not win on unclear audio. Chosen on
-    # synthetic voices (0.75 beat 0, 0.5 and 1.0); re-check on real recordings.
-    CALIBRATION = 0.75
+    # Contextual calibration: subtract each candidate's log-likelihood on silence (the "content-free"
+    # input), so phrases the language model likes anyway ("¿Cómo?", "No.") do not win on unclear audio.
+    # On the audio evaluation (160 answers at 20 dB, top candidate label, checked on each half
+    # separately) the full prior (1.0) was right for 60 % / 66 %, against 43 % / 55 % with 0.75 and
+    # 39 % / 48 % with 1.25. Re-check on real recordings.
+    CALIBRATION = 1.0
 
     def __init__(self, model_dir: str | Path, cpu_threads: int = 2, pad_s: float = 0.5,
                  language: str = "es") -> None:
