@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-
-RESULTS = Path(__file__).with_name("results")
+from . import save_result
 
 
 class _NoSpeechRecognizer:
@@ -63,9 +60,9 @@ def main() -> int:
 
         results["sip"] = sip_load.run(whisper_dir)
     results["bench_seconds"] = round(time.monotonic() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    path = save_result("latest.json", results)
     print_table(results)
+    print(f"written: {path}  ({results['bench_seconds']} s)")
     return 0
 
 
@@ -98,7 +95,6 @@ def print_table(r: dict) -> None:
     width = max(len(n) for n, _, _ in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {str(value):>16}  {note}")
-    print(f"written: {RESULTS / 'latest.json'}  ({r['bench_seconds']} s)")
 
 
 if __name__ == "__main__":

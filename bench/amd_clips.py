@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from encuestador.audio import SAMPLE_RATE
 from encuestador.audio.phoneline import phone_line
 from encuestador.audio.tones import sine

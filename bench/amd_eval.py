@@ -6,16 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import Counter
-from pathlib import Path
 
 from encuestador.amd.detector import detect
 
+from . import save_result
 from .amd_clips import make_clips
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def evaluate(recognizer=None, quick: bool = False, heldout: bool = False) -> dict:
@@ -52,14 +49,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--heldout", action="store_true", help="the held-out voices and words")
     args = parser.parse_args()
-    from encuestador.models.registry import installed_path, load_manifest
     from encuestador.listen.asr import WhisperRecognizer
+    from encuestador.models.registry import installed_path, load_manifest
 
     specs, _ = load_manifest()
     recognizer = WhisperRecognizer(installed_path(specs["faster-whisper-base"]))
     result = evaluate(recognizer, args.quick, args.heldout)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / ("amd-heldout.json" if args.heldout else "amd.json")).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    save_result("amd-heldout.json" if args.heldout else "amd.json", result)
     print(f"clips {result['clips']}  accuracy {result['accuracy']:.1%}  median decision ms {result['median_decision_ms']}"
           f"  intercepts {result['intercepts_recognised']}")
     print("truth \\ verdict   human  machine  unknown")

@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import webrtcvad
-
 from encuestador.audio import FRAME_SAMPLES, SAMPLE_RATE
 from encuestador.audio.ringbuffer import RingBuffer
 from encuestador.audio.tones import DTMF_COLS, DTMF_ROWS

@@ -13,7 +13,6 @@ bench/results/human.json.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import time
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).with_name("results")
+from . import save_result
+
 DEFAULT_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "eval-audio" / "fleurs-es"
 
 
@@ -119,9 +119,7 @@ def main() -> int:
     for condition in (*conditions, "reference_transcribe_clean"):
         r = result[condition]
         print(f"  {condition:<28} WER {r['wer']:.1%}  RTF {r['rtf']}  latency p50 {r['latency_ms_p50']} ms")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "human.json"
-    path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    path = save_result("human.json", result)
     print(f"written: {path}")
     return 0
 

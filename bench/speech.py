@@ -10,7 +10,6 @@ import time
 from typing import NamedTuple
 
 import numpy as np
-
 from encuestador.audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from encuestador.audio.phoneline import phone_line
 from encuestador.dialogue.survey import CustomerContext

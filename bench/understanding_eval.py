@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import json
 import statistics
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
+from . import save_result
 from .understanding_sets import VOICES, Item, audio_items, written_set
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def _correct(item: Item, intent: str, score: int | None) -> bool:
@@ -126,9 +123,7 @@ def main() -> int:
         for name, summary in result["audio"].items():
             if isinstance(summary, dict):
                 _print(f"audio {name} ({result['audio']['backend']})", summary)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "understanding.json"
-    path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    path = save_result("understanding.json", result)
     print(f"\nwritten: {path}")
     return 0
 
