@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 from encuestador.events import AnswerRecorded, TicketOpened, Transfer
 from encuestador.store import Store, open_store
@@ -21,6 +22,25 @@ def test_migrations_are_applied_once(tmp_path):
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_workers_starting_together_migrate_a_new_database_once(db_location):
+    """`serve --workers N` opens one new database from N processes at the same moment."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        from encuestador.store import open_store
+        time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
+        open_store({db_location!r}).close()
+    """)
+    start_at = str(time.time() + 2.0)
+    workers = [subprocess.Popen([sys.executable, "-c", script, start_at], stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    errors = [w.communicate(timeout=60)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
+    store = open_store(db_location)
+    versions = [r["version"] for r in store.query("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    store.close()
 
 
 def test_an_older_database_is_upgraded_in_place(tmp_path, monkeypatch):

@@ -133,15 +133,25 @@ class BaseStore:
     def _ddl(self, statement: str) -> str:
         return statement
 
+    def _lock_schema(self, conn: Any) -> None:
+        """Inside a migration's transaction: keep other processes from migrating at the same time
+        (SQLite's ``BEGIN IMMEDIATE`` already does; PostgreSQL takes an advisory lock)."""
+
     def _migrate(self) -> None:
+        """Apply the migrations not applied yet, one transaction each. The version is read inside
+        the transaction, under the lock, so workers starting together on a new database apply each
+        migration once."""
         with self._lock:
-            self._run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            current = self.query("SELECT MAX(version) AS v FROM schema_version")[0]["v"] or 0
-            for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+            while True:
                 with self.transaction() as conn:
-                    for statement in filter(str.strip, sql.split(";")):
+                    self._lock_schema(conn)
+                    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                    current = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()["v"] or 0
+                    if current >= len(MIGRATIONS):
+                        return
+                    for statement in filter(str.strip, MIGRATIONS[current].split(";")):
                         conn.execute(self._ddl(statement))
-                    conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+                    conn.execute("INSERT INTO schema_version VALUES (?)", (current + 1,))
 
     def execute(self, sql: str, params: tuple = ()) -> int:
         """One statement in its own transaction; returns the rows changed."""

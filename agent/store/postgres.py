@@ -20,6 +20,9 @@ def _pg(sql: str, params: tuple | None) -> tuple[str, tuple | None]:
     return sql.replace("%", "%%").replace("?", "%s"), params
 
 
+SCHEMA_LOCK_KEY = 0x656E6375  # "encu": the advisory lock that serialises migrations
+
+
 class _Connection:
     """What ``transaction()`` yields: ``execute`` with ``?`` placeholders, rows as dicts."""
 
@@ -45,6 +48,9 @@ class PostgresStore(BaseStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def _lock_schema(self, conn: _Connection) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
 
     def _ddl(self, statement: str) -> str:
         return re.sub(r"INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY", statement)

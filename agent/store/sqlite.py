@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,10 +22,24 @@ class Store(BaseStore):
                                      timeout=30)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self._conn.execute("PRAGMA synchronous=FULL")  # an answer heard survives power loss
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+
+    def _use_wal(self, wait_s: float = 30.0) -> None:
+        """Switch a new database to WAL. The switch needs the database to itself and SQLite does not
+        wait for that (no busy timeout), so when several workers open a new file at once, retry."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         with self._lock:
