@@ -28,11 +28,11 @@ from .audio.wavio import to_int16, write_wav
 from .dialogue.survey import SurveyDialogue
 from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Heard, NoInput, PlayTune, Say,
                      SpeechEnded, SpeechStarted, Transfer)
+from .listen.asr import Transcript
 from .listen.vad import Endpoint, EndpointConfig, Endpointer
 from .speak.cache import PromptCache
 from .speak.sentences import split_sentences
 from .speak.tunes import render_tune
-from .listen.asr import Transcript
 from .understand.decide import Understander
 from .understand.parser import Understanding
 
