@@ -154,9 +154,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    from .store import open_store
+    from .store import is_database_url, open_store
 
-    if "://" not in args.db and not Path(args.db).exists():
+    if not is_database_url(args.db) and not Path(args.db).exists():
         print(f"error: no database at {args.db}", file=sys.stderr)
         return 2
     store = open_store(args.db)
@@ -216,10 +216,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.workers > 1:
         from .sip.cluster import run_cluster
+        from .store import is_database_url
 
         host, port = args.listen or ("127.0.0.1", 5060)
         passthrough = _worker_args(args)
-        state_dir = Path("var") if "://" in args.db else Path(args.db).parent
+        state_dir = Path("var") if is_database_url(args.db) else Path(args.db).parent
         return run_cluster(passthrough, host, port, args.workers, state_dir / "kamailio")
     from .report.webhooks import start_sender
 

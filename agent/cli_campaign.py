@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -158,10 +157,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
-    from .report.webhooks import deliver_due
+    from .report.webhooks import deliver_due, webhook_secret
     from .store import open_store
 
-    secret = args.secret or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
+    secret = webhook_secret(args.secret)
     if not secret:
         print("error: give --secret or set ENCUESTADOR_WEBHOOK_SECRET", file=sys.stderr)
         return 2

@@ -90,7 +90,8 @@ def write_outputs(call: SimulatedCall, customer: CustomerContext, out_dir: Path)
         "call_id": call.call_id,
         "customer": {"id": customer.customer_id, "name": customer.name, "company": customer.company},
         "consent": r.consent, "score": r.score, "resolved": r.resolved, "feedback": r.feedback,
-        "feedback_analysis": r.feedback_analysis, "opt_out": r.opt_out, "outcome": r.outcome, "transferred": r.transferred, "ticket": r.ticket,
+        "feedback_analysis": r.feedback_analysis, "opt_out": r.opt_out, "outcome": r.outcome,
+        "transferred": r.transferred, "ticket": r.ticket,
         "callback": r.callback, "answered_via": r.via,
         "duration_ms": call.session.now_ms,
     }

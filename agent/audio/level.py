@@ -3,8 +3,9 @@
 Some gateways and analogue adapters add a DC offset, which biases energy gates and level readings.
 ``DcRemover`` tracks the offset from the frame means (a very low-corner high-pass: time constant
 ``time_constant_ms``) and subtracts it in place only when it is large enough to matter, so a clean
-line (offset under ``min_offset``, -60 dBFS, far below any gate) costs one sum every other frame. ``LevelMeter`` follows the speech level and the noise floor in
-dBFS from the frame power the path already computes.
+line (offset under ``min_offset``, -60 dBFS, far below any gate) costs one sum every other frame.
+``LevelMeter`` follows the speech level and the noise floor in dBFS from the frame power the path
+already computes.
 """
 
 from __future__ import annotations

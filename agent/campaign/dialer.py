@@ -50,8 +50,9 @@ class Dialer:
         self._last_dial = float("-inf")
 
     def _refresh(self) -> None:
+        dialling = {r.customer_id for r in self.live.values()}
         self._due = [c.customer_id for c in queue.candidates(self.store, self.rules, self.clock())
-                     if c.verdict.due and c.customer_id not in {r.customer_id for r in self.live.values()}]
+                     if c.verdict.due and c.customer_id not in dialling]
         self._refreshed_at = time.monotonic()
         self.stats.due = len(self._due)
 

@@ -175,10 +175,10 @@ class SurveyDialogue:
         if q.kind == "free":
             if u.intent == "silence" or not u.text.strip():
                 return self._retry(now_ms, no_match=False)
-            analysis = analyze_feedback(u.text)  # topic tags and sentiment, for the reports
-            self.result.feedback_analysis = analysis.to_dict()
+            analysis = analyze_feedback(u.text).to_dict()  # topic tags and sentiment, for the reports
+            self.result.feedback_analysis = analysis
             return [self._record(now_ms, q.id, u.text.strip(), u.text, via),
-                    AnswerRecorded(now_ms, "feedback_analysis", analysis.to_dict(), "", via),
+                    AnswerRecorded(now_ms, "feedback_analysis", analysis, "", via),
                     *self._go(q.next_after(""), now_ms)]
         if u.intent in _ANSWER_INTENTS[q.kind]:
             if q.kind == "score":

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from ..store import BaseStore
 
 USER_AGENT = "encuestador-webhooks/1"
+log = logging.getLogger(__name__)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -88,8 +92,6 @@ class WebhookSender:
     """Delivers owed webhooks every ``interval_s`` on its own thread (never the SIP polling thread)."""
 
     def __init__(self, store: BaseStore, url: str, secret: str, interval_s: float = 5.0) -> None:
-        import threading
-
         self.store, self.url, self.secret, self.interval_s = store, url, secret, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
@@ -103,23 +105,24 @@ class WebhookSender:
         deliver_due(self.store, self.url, self.secret)  # one last try for calls that just ended
 
     def _run(self) -> None:
-        import logging
-
         while not self._stop.wait(self.interval_s):
             try:
                 deliver_due(self.store, self.url, self.secret)
             except Exception:  # a bad row or a CRM outage must not stop later deliveries
-                logging.getLogger(__name__).exception("webhook delivery failed")
+                log.exception("webhook delivery failed")
+
+
+def webhook_secret(configured: str | None) -> str | None:
+    """The HMAC key: the one configured (or given), else ``ENCUESTADOR_WEBHOOK_SECRET``."""
+    return configured or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
 
 
 def start_sender(store: BaseStore, url: str | None, secret: str | None) -> WebhookSender | None:
     """A running sender when a webhook URL is configured (secret from the config or
     ``ENCUESTADOR_WEBHOOK_SECRET``); None otherwise. A URL without a secret is refused."""
-    import os
-
     if not url:
         return None
-    secret = secret or os.environ.get("ENCUESTADOR_WEBHOOK_SECRET")
+    secret = webhook_secret(secret)
     if not secret:
         raise ValueError("webhook_url is set but there is no webhook_secret (or ENCUESTADOR_WEBHOOK_SECRET)")
     sender = WebhookSender(store, url, secret)

@@ -8,13 +8,18 @@ from pathlib import Path
 from .base import BaseStore, StoreSink
 from .sqlite import Store
 
-__all__ = ["BaseStore", "Store", "StoreSink", "open_store"]
+__all__ = ["BaseStore", "Store", "StoreSink", "is_database_url", "open_store"]
+
+
+def is_database_url(location: str | Path) -> bool:
+    """Whether ``location`` names a PostgreSQL server (``postgresql://…``, ``postgres://…``), not a file."""
+    return str(location).startswith(("postgresql://", "postgres://"))
 
 
 def open_store(location: str | Path) -> BaseStore:
     """``postgresql://…`` / ``postgres://…`` → PostgreSQL; anything else is a SQLite file path."""
     text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
+    if is_database_url(text):
         from .postgres import PostgresStore
 
         return PostgresStore(text)

@@ -250,9 +250,6 @@ class BaseStore:
                             "feedback_analysis": json.loads(analysis["value"]) if analysis and analysis["value"] else None},
                 "transferred": bool(call["transferred"]), "ticket": bool(call["ticket"])}
 
-    def forget_recording(self, path: str) -> None:
-        self._run("UPDATE calls SET recording_path = NULL WHERE recording_path = ?", (path,))
-
     def calls(self) -> list[dict[str, Any]]:
         rows = self.query("SELECT * FROM calls ORDER BY started_at")
         for row in rows:

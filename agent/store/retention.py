@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .base import BaseStore
 
+_AUDIT = "INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (?, ?, ?, ?)"
+
 
 @dataclass
 class PurgeReport:
@@ -34,8 +36,7 @@ def purge_expired(store: BaseStore, retention_days: int, now: datetime | None = 
             Path(path).unlink(missing_ok=True)
             with store.transaction() as conn:
                 conn.execute("UPDATE calls SET recording_path = NULL WHERE call_id = ?", (call["call_id"],))
-                conn.execute("INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (?, 'recording', ?, ?)",
-                             (call["call_id"], path, stamp))
+                conn.execute(_AUDIT, (call["call_id"], "recording", path, stamp))
             report.recordings.append(path)
         texts = store.query("SELECT COUNT(*) AS n FROM answers WHERE call_id = ? AND text IS NOT NULL AND text != ''",
                             (call["call_id"],))[0]["n"]
@@ -45,8 +46,7 @@ def purge_expired(store: BaseStore, retention_days: int, now: datetime | None = 
                 conn.execute("UPDATE answers SET value = NULL WHERE call_id = ? AND question = 'feedback'",
                              (call["call_id"],))
                 conn.execute("UPDATE calls SET feedback = NULL WHERE call_id = ?", (call["call_id"],))
-                conn.execute("INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (?, 'transcript', ?, ?)",
-                             (call["call_id"], f"{texts} answer transcript(s)", stamp))
+                conn.execute(_AUDIT, (call["call_id"], "transcript", f"{texts} answer transcript(s)", stamp))
             report.transcripts.append(call["call_id"])
     # Recording files no call points to any more (e.g. written by a worker that crashed) go by age.
     if recordings_dir is not None and recordings_dir.exists():
@@ -54,8 +54,8 @@ def purge_expired(store: BaseStore, retention_days: int, now: datetime | None = 
         for path in recordings_dir.rglob("*.wav"):
             if path.stat().st_mtime < limit:
                 path.unlink(missing_ok=True)
-                store.execute("UPDATE calls SET recording_path = NULL WHERE recording_path = ?", (str(path.resolve()),))
-                store.execute("INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (NULL, 'recording', ?, ?)",
-                              (str(path), stamp))
+                with store.transaction() as conn:
+                    conn.execute("UPDATE calls SET recording_path = NULL WHERE recording_path = ?", (str(path.resolve()),))
+                    conn.execute(_AUDIT, (None, "recording", str(path), stamp))
                 report.recordings.append(str(path))
     return report
