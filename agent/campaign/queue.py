@@ -13,16 +13,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..store import BaseStore
+from ..store.base import parse_utc
 from .phones import area_code
 from .rules import Attempt, CallingRules, Verdict
 from .zones import zone_name
-
-
-def utc(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def iso(moment: datetime) -> str:
@@ -48,11 +42,11 @@ def _attempts(conn_or_store, customer_id: str) -> list[Attempt]:
     sql = "SELECT started_at, outcome, ended_at FROM attempts WHERE customer_id = ? ORDER BY started_at"
     rows = conn_or_store.query(sql, (customer_id,)) if isinstance(conn_or_store, BaseStore) else \
         [dict(r) for r in conn_or_store.execute(sql, (customer_id,)).fetchall()]
-    return [Attempt(utc(r["started_at"]), r["outcome"] if r["ended_at"] else None) for r in rows]
+    return [Attempt(parse_utc(r["started_at"]), r["outcome"] if r["ended_at"] else None) for r in rows]
 
 
 def _verdict(rules: CallingRules, row: dict[str, Any], attempts: list[Attempt], dnc: bool, now: datetime) -> Verdict:
-    return rules.verdict(row["phone"], now, attempts, dnc=dnc, callback_at=utc(row.get("callback_at")))
+    return rules.verdict(row["phone"], now, attempts, dnc=dnc, callback_at=parse_utc(row.get("callback_at")))
 
 
 def candidates(store: BaseStore, rules: CallingRules, now: datetime) -> list[Candidate]:

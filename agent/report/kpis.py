@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..store import BaseStore
+from ..store.base import parse_utc
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
 # A person who is the customer answered (whatever they said next).
@@ -62,9 +62,7 @@ class Kpis:
 
 
 def _day(started_at: str) -> str:
-    moment = datetime.fromisoformat(started_at)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(MEXICO_CITY).date().isoformat()
+    return parse_utc(started_at).astimezone(MEXICO_CITY).date().isoformat()
 
 
 def _summarise(calls: list[dict[str, Any]]) -> Kpis:

@@ -114,6 +114,14 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def parse_utc(text: str | None) -> datetime | None:
+    """A stored instant (ISO 8601 text; one without an offset is UTC) as an aware datetime."""
+    if not text:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 class BaseStore:
     row_lock = ""  # appended to a SELECT that must lock the rows it reads until the transaction ends
     _lock: threading.RLock
