@@ -11,7 +11,7 @@ import numpy as np
 from .amd.detector import AnsweringMachineDetector
 from .dialogue.script import SurveyScript
 from .dialogue.survey import CustomerContext, SurveyDialogue
-from .listen.asr import Hints, Recognizer, Transcript, VoskRecognizer, WhisperRecognizer
+from .listen.asr import Hints, RecognitionStream, Recognizer, Transcript, VoskRecognizer, WhisperRecognizer
 from .models.registry import MissingModelError, load_manifest, models_home, resolve
 from .session import CallSession, EventSink, SessionConfig, render_tunes
 from .speak.cache import PromptCache
@@ -44,6 +44,10 @@ class RoutingRecognizer:
 
     def recognize(self, audio: np.ndarray, hints: Hints) -> Transcript:
         return (self.closed if hints.closed else self.free).recognize(audio, hints)
+
+    def stream(self, hints: Hints) -> RecognitionStream | None:
+        start = getattr(self.closed if hints.closed else self.free, "stream", None)
+        return start(hints) if start is not None else None
 
 
 def _env_path(name: str) -> Path | None:

@@ -25,10 +25,11 @@ from .audio.level import DcRemover, LevelMeter
 from .audio.plc import LossConcealer
 from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
+from .dialogue.script import Question
 from .dialogue.survey import SurveyDialogue
 from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Heard, NoInput, PlayTune, Say,
                      SpeechEnded, SpeechStarted, Transfer)
-from .listen.asr import Transcript
+from .listen.asr import RecognitionStream, Transcript
 from .listen.vad import Endpoint, EndpointConfig, Endpointer
 from .speak.cache import PromptCache
 from .speak.sentences import split_sentences
@@ -39,6 +40,7 @@ from .understand.parser import Understanding
 SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
 ECHO_TAIL_SAMPLES = SAMPLE_RATE * 800 // 1000  # echo delays up to ~600 ms (round trip plus buffering)
 ECHO_CHECK_SAMPLES = SAMPLE_RATE * 200 // 1000
+STREAM_CHUNK_SAMPLES = SAMPLE_RATE // 10  # a streaming recogniser is fed every 100 ms of speech
 
 
 def render_tunes(script) -> dict[str, np.ndarray]:
@@ -112,13 +114,15 @@ class CallSession:
         self._echo_logged_for: str | None = None
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._inband = DtmfDetector()
-        self._plc = LossConcealer(SAMPLE_RATE, FRAME_SAMPLES)
+        self._plc = LossConcealer(SAMPLE_RATE, FRAME_SAMPLES, dtype=np.int16)
         self._dc = DcRemover()
         self._level = LevelMeter()
         self._concealed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._resumed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._last_key: tuple[str, int, str] | None = None  # digit, at_ms, source
         self._speculation: tuple[int, Understanding, Transcript] | None = None  # heard at a pause
+        self._stream: RecognitionStream | None = None  # the answer being recognised as it is spoken
+        self._streamed = 0                              # utterance samples fed to it
         self.amd = amd  # outbound calls: listen first, greet a person, leave a message on a machine
         self.started = False
 
@@ -225,6 +229,7 @@ class CallSession:
             return
         if self._endpointer.in_speech:
             self._endpointer.reset()  # whatever was being said is superseded by the key
+            self._stream = None
         self._log(Dtmf(self.now_ms, digit))
         if self.dialogue.awaiting is None:
             return
@@ -277,12 +282,17 @@ class CallSession:
     def _step_endpointer(self, frame: np.ndarray, power: float | None = None) -> None:
         listening = self.dialogue.awaiting is not None
         endpoint = self._endpointer.process(frame, power)
-        if endpoint is Endpoint.STARTED:
+        if endpoint is None:
+            if self._stream is not None or self._speculation is not None:
+                self._feed_stream()
+        elif endpoint is Endpoint.STARTED:
             if self._is_echo():
                 self._endpointer.reset()  # our own prompt coming back: not the caller speaking
                 return
             self._level.take_speech_dbfs()  # the utterance's level counts from here
             self._speculation = None
+            self._stream = self.understander.stream(self.dialogue.awaiting) if listening else None
+            self._streamed = 0
             self._log(SpeechStarted(self.now_ms))
             self._no_input_deadline = None
             segment = self._current_segment()
@@ -292,7 +302,7 @@ class CallSession:
             question = self.dialogue.awaiting
             if question is None or question.kind == "free":
                 return
-            understanding, transcript = self.understander.understand(self._endpointer.utterance(), question)
+            understanding, transcript = self._recognize(question)
             self._speculation = (self._endpointer.voiced_frames, understanding, transcript)
             if self.understander.decisive(understanding, transcript, question):
                 self._endpointer.end_now()
@@ -312,11 +322,38 @@ class CallSession:
         if speculation is not None and speculation[0] == self._endpointer.voiced_frames:
             _, understanding, transcript = speculation
         else:
-            understanding, transcript = self.understander.understand(self._endpointer.utterance(), question)
+            understanding, transcript = self._recognize(question)
         self._log(Heard(self.now_ms, question.id, transcript.text, understanding.intent,
                         dict(understanding.slots), round(understanding.confidence, 3), transcript.elapsed_ms,
                         early))
         self._apply(self.dialogue.on_understanding(understanding, self.now_ms))
+
+    def _feed_stream(self) -> None:
+        """Recognise the answer while it is spoken (a streaming recogniser): feed it every 100 ms.
+        When the caller goes on after a pause was recognised, a new stream catches up first."""
+        endpointer = self._endpointer
+        if not endpointer.in_speech:
+            return
+        if self._stream is None:
+            question = self.dialogue.awaiting
+            if question is None or self._speculation is None or self._speculation[0] == endpointer.voiced_frames:
+                return
+            self._stream, self._streamed = self.understander.stream(question), 0
+            if self._stream is None:
+                self._speculation = None  # a recogniser without streams: nothing to catch up
+                return
+        if endpointer.samples - self._streamed >= STREAM_CHUNK_SAMPLES:
+            self._stream.feed(endpointer.pcm(self._streamed))
+            self._streamed = endpointer.samples
+
+    def _recognize(self, question: Question) -> tuple[Understanding, Transcript]:
+        """The utterance so far, understood: the stream's last chunk and result, or all of it at once."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return self.understander.understand(self._endpointer.utterance(), question)
+        stream.feed(self._endpointer.pcm(self._streamed))
+        transcript = stream.result()
+        return self.understander.decide(transcript, question), transcript
 
     def _is_echo(self) -> bool:
         """Whether the audio that just started an utterance is the echo of what we played."""

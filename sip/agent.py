@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pjsua2 as pj
 
 from encuestador.audio import FRAME_SAMPLES, SAMPLE_RATE
 from encuestador.audio.ringbuffer import RingBuffer
+from encuestador.campaign.zones import MEXICO_CITY
 from encuestador.dialogue.survey import CustomerContext
 from encuestador.events import Hangup, JsonLinesLog, Transfer
 from encuestador.runtime import Runtime
@@ -36,7 +36,6 @@ from .headers import header, uri_user
 from .media import SessionMediaPort, audio_format
 
 log = logging.getLogger("encuestador.sip")
-MEXICO_CITY = ZoneInfo("America/Mexico_City")
 
 
 @dataclass

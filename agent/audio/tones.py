@@ -66,6 +66,8 @@ class DtmfDetector:
         self._samples = np.zeros(self.frame + self.hop, dtype=np.float32)  # last half frame + this frame
         self._straddling = self._samples[: self.frame]
         self._aligned = self._samples[self.hop :]
+        self._kept = self._samples[: self.hop]           # fixed views: no slicing per frame
+        self._to_keep = self._samples[self.frame :]
         self._last_aligned: str | None = None
         self._k = len(self._FREQS)
         self._projection = np.zeros(2 * self._k, dtype=np.float32)
@@ -144,9 +146,8 @@ class DtmfDetector:
         The frame-aligned window is always analysed; the window straddling the previous frame only
         when this frame or the last one held a key, so speech costs one analysis per frame."""
         self._elapsed_ms += self.frame_ms
-        samples = self._samples
-        samples[: self.hop] = samples[self.frame :]
-        samples[self.hop :] = frame
+        self._kept[...] = self._to_keep
+        self._aligned[...] = frame
         raw = float(np.dot(self._aligned, self._aligned))
         self.frame_power = raw / self.frame
         aligned = self._classify(self._aligned, raw)

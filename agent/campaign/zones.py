@@ -11,6 +11,7 @@ import yaml
 from .phones import area_code
 
 DEFAULT_ZONE = "America/Mexico_City"
+MEXICO_CITY = ZoneInfo(DEFAULT_ZONE)  # reports' days and recordings' folders are counted in it
 
 
 @lru_cache(maxsize=1)

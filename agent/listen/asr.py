@@ -199,8 +199,66 @@ class WhisperRecognizer:
         return prior
 
 
+NO_ANSWER = "[unk]"  # phrase-score key for "none of the candidates" (counts in the posterior, never wins)
+
+
+class RecognitionStream(Protocol):
+    """One utterance recognised while it is spoken: ``feed`` audio as it arrives, then ``result``
+    once (the stream is used up)."""
+
+    def feed(self, pcm: np.ndarray) -> None: ...
+
+    def result(self) -> Transcript: ...
+
+
+def _phrase_key(phrase: str) -> str:
+    return " ".join(w.strip(".,¡!¿?").lower() for w in phrase.split())
+
+
+class VoskStream:
+    """A Kaldi recogniser fed 16 kHz int16 audio as it arrives; closed questions decode against a
+    grammar of their candidate phrases, so at the end of speech only the last chunk is left to do."""
+
+    def __init__(self, owner: "VoskRecognizer", hints: Hints) -> None:
+        self._owner = owner
+        self._hints = hints
+        vosk = owner._vosk
+        grammar = owner._grammar(hints.phrases) if hints.closed else None
+        # An empty grammar crashes Kaldi: with no candidate the model can spell, it listens freely.
+        self._rec = (vosk.KaldiRecognizer(owner._model, SAMPLE_RATE, json.dumps(grammar, ensure_ascii=False))
+                     if grammar else vosk.KaldiRecognizer(owner._model, SAMPLE_RATE))
+        self._rec.SetWords(True)
+        self._words: list[dict] = []     # words of segments Kaldi already closed (its own endpointing)
+        self.busy_ms = 0.0               # decoding time spent so far
+
+    def feed(self, pcm: np.ndarray) -> None:
+        if not len(pcm):
+            return
+        start = time.perf_counter()
+        if self._rec.AcceptWaveform(np.ascontiguousarray(pcm, dtype="<i2").tobytes()):
+            self._words += json.loads(self._rec.Result()).get("result", [])
+        self.busy_ms += (time.perf_counter() - start) * 1000
+
+    def result(self) -> Transcript:
+        start = time.perf_counter()
+        words = self._words + json.loads(self._rec.FinalResult()).get("result", [])
+        self.busy_ms += (time.perf_counter() - start) * 1000
+        words = [w for w in words if w.get("word") != NO_ANSWER]
+        text = " ".join(w["word"] for w in words)
+        confidence = float(np.mean([w.get("conf", 0.0) for w in words])) if words else 0.0
+        scores: dict[str, float] = {}
+        if self._hints.closed and text:
+            # Kaldi's word posteriors: the phrase heard gets their mean, "none of them" the rest.
+            matched = [p for p in self._hints.phrases if _phrase_key(p) == text]
+            if matched:
+                scores = {matched[0]: float(np.log(max(confidence, 1e-6))),
+                          NO_ANSWER: float(np.log(max(1.0 - confidence, 1e-6)))}
+        # The last chunk's decoding is what the caller waits for; ``busy_ms`` is the whole cost.
+        return Transcript(text, confidence, self._owner.name, int(round(self.busy_ms)), scores)
+
+
 class VoskRecognizer:
-    """Vosk (Kaldi) with a runtime grammar of the candidate phrases for closed questions."""
+    """Vosk (Kaldi), streaming: a runtime grammar of the candidate phrases for closed questions."""
 
     name = "vosk"
 
@@ -211,35 +269,23 @@ class VoskRecognizer:
         self.model_dir = Path(model_dir)
         self._vosk = vosk
         self._model = vosk.Model(str(model_dir))
-        self._vocabulary: set[str] | None = None
+        self._has_unk = self._model.vosk_model_find_word(NO_ANSWER) >= 0
 
-    def _grammar(self, phrases: tuple[str, ...]) -> str:
-        words = []
-        for p in phrases:
-            clean = " ".join(w.strip(".,¡!¿?").lower() for w in p.split())
-            if clean and all(self._model.vosk_model_find_word(w) >= 0 for w in clean.split()):
-                words.append(clean)
-        return json.dumps(sorted(set(words)) + ["[unk]"], ensure_ascii=False)
+    def _grammar(self, phrases: tuple[str, ...]) -> list[str]:
+        """The candidates the model can spell (words it lacks would be dropped by Kaldi anyway),
+        plus its out-of-grammar word when it has one; empty when it can spell none."""
+        words = sorted({clean for clean in map(_phrase_key, phrases)
+                        if clean and all(self._model.vosk_model_find_word(w) >= 0 for w in clean.split())})
+        return words + [NO_ANSWER] if words and self._has_unk else words
+
+    def stream(self, hints: Hints) -> VoskStream:
+        return VoskStream(self, hints)
 
     def recognize(self, audio: np.ndarray, hints: Hints) -> Transcript:
-        start = time.perf_counter()
-        if hints.closed:
-            rec = self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE, self._grammar(hints.phrases))
-        else:
-            rec = self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
-        rec.SetWords(True)
-        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-        step = SAMPLE_RATE // 5 * 2  # 200 ms chunks, as a stream would arrive
+        """A whole utterance at once, fed in 200 ms chunks as a stream would arrive."""
+        stream = self.stream(hints)
+        pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype("<i2")
+        step = SAMPLE_RATE // 5
         for i in range(0, len(pcm), step):
-            rec.AcceptWaveform(pcm[i : i + step])
-        result = json.loads(rec.FinalResult())
-        text = result.get("text", "").replace("[unk]", "").strip()
-        words = result.get("result", [])
-        confidence = float(np.mean([w.get("conf", 0.0) for w in words])) if words else 0.0
-        scores = {}
-        if hints.closed and text:
-            for p in hints.phrases:
-                if " ".join(w.strip(".,¡!¿?").lower() for w in p.split()) == text:
-                    scores[p] = float(np.log(max(confidence, 1e-6)))
-        elapsed = int((time.perf_counter() - start) * 1000)
-        return Transcript(text, confidence, self.name, elapsed, scores)
+            stream.feed(pcm[i : i + step])
+        return stream.result()

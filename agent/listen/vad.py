@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
+import _webrtcvad  # the C module behind webrtcvad.Vad, called directly: one Python frame less per 20 ms
 import numpy as np
-import webrtcvad
 
 from ..audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from ..audio.spectrum import flatness, power_spectrum
@@ -45,7 +45,9 @@ class Endpointer:
 
     def __init__(self, config: EndpointConfig | None = None) -> None:
         self.config = config or EndpointConfig()
-        self._vad = webrtcvad.Vad(self.config.aggressiveness)
+        self._vad = _webrtcvad.create()
+        _webrtcvad.init(self._vad)
+        _webrtcvad.set_mode(self._vad, self.config.aggressiveness)
         max_samples = (self.config.max_utterance_ms + self.config.preroll_ms) * SAMPLE_RATE // 1000
         self._buffer = np.zeros(max_samples + FRAME_SAMPLES, dtype=np.int16)
         self._preroll_frames = self.config.preroll_ms // FRAME_MS
@@ -79,7 +81,7 @@ class Endpointer:
             return False
         if not frame.flags.c_contiguous:
             frame = np.ascontiguousarray(frame)
-        if not self._vad.is_speech(memoryview(frame).cast("B"), SAMPLE_RATE):
+        if not _webrtcvad.process(self._vad, SAMPLE_RATE, frame, len(frame)):
             return False
         return not check_flatness or flatness(power_spectrum(frame)) < self.config.max_flatness
 
@@ -131,6 +133,15 @@ class Endpointer:
         self.in_speech = False
         self._window.clear()
         self._recent_count = 0
+
+    @property
+    def samples(self) -> int:
+        """Samples of the current utterance buffered so far (pre-roll included)."""
+        return self._length
+
+    def pcm(self, start: int = 0) -> np.ndarray:
+        """The utterance's int16 samples from ``start`` on: a view, valid until the next frame."""
+        return self._buffer[start : self._length]
 
     @property
     def speech_ms(self) -> int:

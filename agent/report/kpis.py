@@ -10,12 +10,11 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from ..campaign.zones import MEXICO_CITY
 from ..store import BaseStore
 from ..store.base import parse_utc
 
-MEXICO_CITY = ZoneInfo("America/Mexico_City")
 # A person who is the customer answered (whatever they said next).
 CONTACT_OUTCOMES = {"completed", "declined", "opt_out", "transferred", "transfer_failed", "callback_later",
                     "hung_up", "max_duration"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dialogue.script import Question, SurveyScript
-from ..listen.asr import Hints, Recognizer, Transcript
+from ..listen.asr import Hints, RecognitionStream, Recognizer, Transcript
 from .parser import IntentParser, Understanding
 
 GLOBAL_INTENTS = ("opt_out", "human", "wrong_person", "callback_later")
@@ -62,6 +62,11 @@ class Understander:
     def hints_for(self, question: Question) -> Hints:
         return self._hints[question.id]
 
+    def stream(self, question: Question) -> RecognitionStream | None:
+        """A stream to recognise the answer while it is spoken, when the recogniser can do that."""
+        start = getattr(self.recognizer, "stream", None)
+        return start(self.hints_for(question)) if start is not None else None
+
     def understand(self, audio: np.ndarray, question: Question) -> tuple[Understanding, Transcript]:
         transcript = self.recognizer.recognize(audio, self.hints_for(question))
         return self.decide(transcript, question), transcript
@@ -110,14 +115,20 @@ class Understander:
         scores = transcript.phrase_scores
         labels = self._labels[question.id]
         by_label: dict[str, float] = {}
+        other = -np.inf  # scores of phrases that answer nothing (a recogniser's "none of them")
         for phrase, score in scores.items():
             label = labels.get(phrase)
-            if label is not None:
+            if label is None:
+                other = float(np.logaddexp(other, score))
+            else:
                 by_label[label] = float(np.logaddexp(by_label.get(label, -np.inf), score))
+        if not by_label:
+            return "unknown", 0.0, False
         names = list(by_label)
         values = np.array([by_label[n] for n in names])
-        posterior = np.exp(values - values.max())
-        posterior /= posterior.sum()
+        top = max(values.max(), other)
+        posterior = np.exp(values - top)
+        posterior /= posterior.sum() + np.exp(other - top)
         best = int(np.argmax(posterior))
         raw_best = transcript.best_phrase_score
         fits = (transcript.text_score is None or raw_best is None
