@@ -375,12 +375,13 @@ class CallSession:
         return (self._played - segment.start) * 1000 // SAMPLE_RATE
 
     def _check_timers(self) -> None:
-        if self.now_ms >= self.config.max_call_ms and not self.finished:
-            self.dialogue.on_caller_hangup(self.now_ms)
+        now = self._frames_in * FRAME_MS
+        if now >= self.config.max_call_ms and not self.finished:
+            self.dialogue.on_caller_hangup(now)
             self.dialogue.result.outcome = "max_duration"
-            self._finish(Hangup(self.now_ms, "max_duration"))
+            self._finish(Hangup(now, "max_duration"))
             return
-        if self.playing:
+        if self._to_speak or len(self._playback):  # still speaking: no timer runs
             return
         if self._pending_end is not None:
             self._finish(self._pending_end)

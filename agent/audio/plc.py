@@ -50,7 +50,7 @@ class LossConcealer:
             frame[: self.crossfade] = np.round(mixed).astype(frame.dtype) if frame.dtype.kind == "i" else mixed
             self._period = None
             self._lost_samples = 0
-        self._remember(frame)
+        self.history.push(frame)
         return frame
 
     def missing(self, out: np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ class LossConcealer:
             out[:] = np.clip(np.round(audio), info.min, info.max)
         else:
             out[:] = audio
-        self._remember(out)
+        self.history.push(out)
         self.frames_concealed += 1
         return out
 
@@ -94,6 +94,3 @@ class LossConcealer:
         gain = np.clip(1.0 - (since - self.full_level) / self.fade, 0.0, 1.0).astype(np.float32)
         self._lost_samples += n
         return period[idx] * gain
-
-    def _remember(self, frame: np.ndarray) -> None:
-        self.history.push(frame)

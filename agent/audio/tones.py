@@ -156,6 +156,8 @@ class DtmfDetector:
             straddling = self._classify(self._straddling, float(np.dot(self._straddling, self._straddling)))
         self._last_aligned = aligned
         self.tone_present = aligned is not None or straddling is not None
+        if not self.tone_present and self._candidate is None:  # no key now or before: nothing to track
+            return None
         first = self._advance(straddling)
         second = self._advance(aligned)
         return first or second
