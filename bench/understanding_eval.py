@@ -56,7 +56,7 @@ def evaluate_text() -> dict:
     return _summary(rows)
 
 
-def evaluate_audio(quick: bool) -> dict:
+def evaluate_audio(quick: bool, asr: str = "whisper") -> dict:
     from encuestador.audio import SAMPLE_RATE
     from encuestador.audio.phoneline import phone_line
     from encuestador.models.registry import installed_path, load_manifest
@@ -64,7 +64,7 @@ def evaluate_audio(quick: bool) -> dict:
     from encuestador.speak.tts import EspeakSynthesizer
 
     specs, _ = load_manifest()
-    runtime = Runtime(RuntimeOptions(asr="whisper", tts="espeak",
+    runtime = Runtime(RuntimeOptions(asr=asr, tts="espeak",
                                      whisper_model=installed_path(specs["faster-whisper-base"])))
     items = audio_items(per_voice=int(os.environ.get("UE_PER_VOICE", 12 if quick else 40)))
     voices = VOICES[:2] if quick else VOICES
@@ -115,11 +115,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.understanding_eval")
     parser.add_argument("--quick", action="store_true", help="fewer voices and one line condition")
     parser.add_argument("--text-only", action="store_true")
+    parser.add_argument("--asr", choices=("whisper", "vosk", "auto"), default="whisper",
+                        help="closed answers by faster-whisper (default), Vosk (vosk-model-small-es-0.42 "
+                             "installed), or whichever the runtime picks")
     args = parser.parse_args()
     result = {"text": evaluate_text()}
     _print("written answers (parser)", result["text"])
     if not args.text_only:
-        result["audio"] = evaluate_audio(args.quick)
+        from encuestador.models.registry import MissingModelError
+
+        try:
+            result["audio"] = evaluate_audio(args.quick, args.asr)
+        except MissingModelError as missing:
+            print(f"\n{missing}")
+            return 2
         for name, summary in result["audio"].items():
             if isinstance(summary, dict):
                 _print(f"audio {name} ({result['audio']['backend']})", summary)
