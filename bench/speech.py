@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from encuestador.audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from encuestador.audio.phoneline import phone_line
+from encuestador.audio.wavio import to_int16
 from encuestador.dialogue.survey import CustomerContext
 from encuestador.listen.asr import Hints
 from encuestador.speak.tts import EspeakSynthesizer
@@ -58,12 +59,13 @@ def _streaming_speed(recognizer, hints: Hints, clips: list[Clip]) -> dict:
     100 ms chunk and the result, which is all that is left once the caller stops."""
     rtf, latency = [], []
     for clip in clips:
-        pcm = np.clip(np.round(clip.audio * 32767), -32768, 32767).astype(np.int16)
+        pcm = to_int16(clip.audio)
         stream, step = recognizer.stream(hints), SAMPLE_RATE // 10
-        for i in range(0, len(pcm) - step, step):
+        last = (len(pcm) - 1) // step * step  # where the final (possibly short) chunk starts
+        for i in range(0, last, step):
             stream.feed(pcm[i : i + step])
         start = time.perf_counter()
-        stream.feed(pcm[len(pcm) - (len(pcm) % step or step) :])
+        stream.feed(pcm[last:])
         stream.result()
         latency.append((time.perf_counter() - start) * 1000)
         rtf.append(stream.busy_ms / 1000 / (len(pcm) / SAMPLE_RATE))
@@ -109,7 +111,7 @@ def streaming_stand_in(runtime, quick: bool) -> dict | None:
 
 
 def _to_frames(audio: np.ndarray) -> list[np.ndarray]:
-    pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
+    pcm = to_int16(audio)
     pad = (-len(pcm)) % FRAME_SAMPLES
     pcm = np.concatenate([pcm, np.zeros(pad, np.int16)])
     return [pcm[i : i + FRAME_SAMPLES] for i in range(0, len(pcm), FRAME_SAMPLES)]

@@ -35,11 +35,13 @@ def frames(audio: np.ndarray) -> list[np.ndarray]:
     return [audio[i : i + FRAME_SAMPLES] for i in range(0, len(audio), FRAME_SAMPLES)]
 
 
-def waiting_at(runtime, question: str) -> tuple[CallSession, CountingRecognizer]:
-    """A session (with a counted recogniser) whose agent has asked ``question`` and gone quiet."""
-    recognizer = CountingRecognizer(runtime.recognizer)
-    dialogue = SurveyDialogue(runtime.script, CustomerContext(company="Telecom del Norte", name="Ana"))
-    session = CallSession(dialogue, Understander(recognizer, runtime.script), runtime.prompts,
+def waiting_at(runtime, question: str, script=None, recognizer=None) -> tuple[CallSession, object]:
+    """A session whose agent has asked ``question`` and gone quiet; its recogniser (by default the
+    runtime's, counted) and script may be given."""
+    script = script or runtime.script
+    recognizer = recognizer or CountingRecognizer(runtime.recognizer)
+    dialogue = SurveyDialogue(script, CustomerContext(company="Telecom del Norte", name="Ana"))
+    session = CallSession(dialogue, Understander(recognizer, script), runtime.prompts,
                           runtime.options.session, tunes=runtime.tunes, record=False)
     session.start()
     for key in {"consent": "", "score": "1"}[question]:

@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encuestador.dialogue.survey import CustomerContext, SurveyDialogue
+from encuestador.audio.wavio import to_int16
 from encuestador.events import Heard
 from encuestador.listen.asr import NO_ANSWER, Hints, VoskRecognizer
-from encuestador.session import CallSession
 from encuestador.speak.tts import EspeakSynthesizer
-from encuestador.understand.decide import Understander
-from test_early_decision import SILENCE, frames, say
+from test_early_decision import frames, say, waiting_at
 
 KOREAN_SCORES = {"1": ["일"], "2": ["이"], "3": ["삼"], "4": ["사"], "5": ["오"]}  # Sino-Korean 1–5
 
@@ -34,8 +32,7 @@ def vosk_ko() -> VoskRecognizer:
 
 
 def korean(word: str) -> np.ndarray:
-    audio = EspeakSynthesizer("ko", 150, 50).synthesize(word)
-    return np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
+    return to_int16(EspeakSynthesizer("ko", 150, 50).synthesize(word))
 
 
 def test_chunks_fed_as_spoken_decode_like_the_whole_utterance(vosk_ko):
@@ -91,16 +88,7 @@ class CountingStreams:
 def test_session_streams_the_answer_and_takes_it_at_the_pause(vosk_ko, runtime):
     score = dataclasses.replace(runtime.script.questions["score"], phrases=KOREAN_SCORES)
     script = dataclasses.replace(runtime.script, questions={**runtime.script.questions, "score": score})
-    recognizer = CountingStreams(vosk_ko)
-    session = CallSession(SurveyDialogue(script, CustomerContext(company="Telecom del Norte", name="Ana")),
-                          Understander(recognizer, script), runtime.prompts, runtime.options.session,
-                          tunes=runtime.tunes, record=False)
-    session.start()
-    session.push_dtmf("1")  # consent by key; the score question is asked by voice
-    while session.playing:
-        session.pull_audio()
-        session.push_audio(SILENCE)
-    assert session.dialogue.awaiting.id == "score"
+    session, recognizer = waiting_at(runtime, "score", script, CountingStreams(vosk_ko))
     before = len(session.events)
     word = korean("오")
     say(session, word, then_silent_ms=1000)

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..audio.wavio import to_int16
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ class VoskRecognizer:
     def recognize(self, audio: np.ndarray, hints: Hints) -> Transcript:
         """A whole utterance at once, fed in 200 ms chunks as a stream would arrive."""
         stream = self.stream(hints)
-        pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype("<i2")
+        pcm = to_int16(audio)
         step = SAMPLE_RATE // 5
         for i in range(0, len(pcm), step):
             stream.feed(pcm[i : i + step])
