@@ -27,7 +27,7 @@ class Event:
 
 @dataclass(frozen=True)
 class SpeechStarted(Event):
-    pass
+    continues: bool = False  # before the caller could hear our reply: the previous answer going on
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class Heard(Event):
     confidence: float = 0.0
     asr_ms: int = 0
     early: bool = False   # taken at a pause, before the endpointing hang-over ended
+    confirm: bool = False  # not sure enough to store: read back to the caller first
+    continues: bool = False  # the previous answer said on: ``question`` decided again on all of it
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,26 @@ class AnswerRecorded(Event):
     value: Any
     text: str = ""
     via: str = "voice"  # "voice" or "dtmf"
+
+
+@dataclass(frozen=True)
+class AnswerCorrected(Event):
+    """A stored answer changed: the caller went on («Cuatro… no, cinco») or took it back. The
+    ``AnswerRecorded`` that follows stores the new value; the store keeps both."""
+
+    question: str
+    previous: Any
+    value: Any
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ConfirmAsked(Event):
+    """An answer read back before it is stored («Entendí cuatro, ¿es correcto?»)."""
+
+    question: str
+    value: Any
+    text: str = ""
 
 
 @dataclass(frozen=True)

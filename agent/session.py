@@ -29,18 +29,15 @@ from .dialogue.script import Question
 from .dialogue.survey import SurveyDialogue
 from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Heard, NoInput, PlayTune, Say,
                      SpeechEnded, SpeechStarted, Transfer)
-from .listen.asr import RecognitionStream, Transcript
-from .listen.vad import Endpoint, EndpointConfig, Endpointer
+from .listen.turns import SpeechStart, Turn, TurnConfig, TurnTaker
 from .speak.cache import PromptCache
 from .speak.sentences import split_sentences
 from .speak.tunes import render_tune
 from .understand.decide import Understander
-from .understand.parser import Understanding
 
 SAME_KEY_WINDOW_MS = 600  # one press reported both in-band and as an RFC 4733 event counts once
 ECHO_TAIL_SAMPLES = SAMPLE_RATE * 800 // 1000  # echo delays up to ~600 ms (round trip plus buffering)
 ECHO_CHECK_SAMPLES = SAMPLE_RATE * 200 // 1000
-STREAM_CHUNK_SAMPLES = SAMPLE_RATE // 10  # a streaming recogniser is fed every 100 ms of speech
 
 
 def render_tunes(script) -> dict[str, np.ndarray]:
@@ -54,10 +51,7 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class SessionConfig:
-    # Closed answers are recognised at a 200 ms pause and taken then when unambiguous; otherwise the
-    # 600 ms hang-over decides, reusing that recognition when nothing more was said.
-    closed_endpoint: EndpointConfig = EndpointConfig(hangover_ms=600, pause_ms=200, max_utterance_ms=8000)
-    free_endpoint: EndpointConfig = EndpointConfig(hangover_ms=1200, max_utterance_ms=25000)
+    turns: TurnConfig = TurnConfig()   # endpointing timings and the continuation window
     barge_in: bool = True
     barge_in_grace_ms: int = 0     # speech this early in a prompt never barges in
     echo_threshold: float = 0.8    # caller audio this correlated with our prompt is its echo, not speech
@@ -99,7 +93,9 @@ class CallSession:
         self._played = 0      # samples ever handed to the transport (media thread)
         self._segments: deque[_Segment] = deque()
         self._to_speak: deque[_Pending] = deque()   # sentences (and tunes) not yet synthesised
-        self._endpointer = Endpointer(self.config.closed_endpoint)
+        self.turns = TurnTaker(understander, self.config.turns)
+        self._reply_start: int | None = None  # playback position where our reply to the last turn began
+        self._before_turn = dialogue.checkpoint()  # the dialogue as the last turn found it
         self._frames_in = 0
         self._no_input_deadline: int | None = None
         self._pending_end: Event | None = None   # Hangup/Transfer waiting for the prompt to finish
@@ -120,9 +116,6 @@ class CallSession:
         self._concealed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._resumed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._last_key: tuple[str, int, str] | None = None  # digit, at_ms, source
-        self._speculation: tuple[int, Understanding, Transcript] | None = None  # heard at a pause
-        self._stream: RecognitionStream | None = None  # the answer being recognised as it is spoken
-        self._streamed = 0                              # utterance samples fed to it
         self.amd = amd  # outbound calls: listen first, greet a person, leave a message on a machine
         self.started = False
 
@@ -205,7 +198,7 @@ class CallSession:
             self._step_endpointer(self._silence, 0.0)
         else:
             self._step_endpointer(frame, self._inband.frame_power)
-        self._level.update(self._inband.frame_power, self._endpointer.in_speech)
+        self._level.update(self._inband.frame_power, self.turns.in_speech)
         if hit is not None:
             self._key(hit.key, "inband")
         self._check_timers()
@@ -227,9 +220,8 @@ class CallSession:
         self._last_key = (digit, self.now_ms, source)
         if last and last[0] == digit and last[2] != source and self.now_ms - last[1] <= SAME_KEY_WINDOW_MS:
             return
-        if self._endpointer.in_speech:
-            self._endpointer.reset()  # whatever was being said is superseded by the key
-            self._stream = None
+        self.turns.forget()  # whatever was being said is superseded by the key
+        self._reply_start = None
         self._log(Dtmf(self.now_ms, digit))
         if self.dialogue.awaiting is None:
             return
@@ -246,7 +238,7 @@ class CallSession:
             self._log(AmdVerdict(self.now_ms, result.verdict, result.reason, result.intercept))
             if result.verdict != "machine":
                 self.amd = None
-                self._endpointer.reset()
+                self.turns.forget()
                 self._apply(self.dialogue.start(self.now_ms))
                 return
             result = self.amd.greeting_over  # SIT tones or a beep end the greeting at once
@@ -280,87 +272,66 @@ class CallSession:
         self._log(BargeIn(self.now_ms, cause, segment.prompt))
 
     def _step_endpointer(self, frame: np.ndarray, power: float | None = None) -> None:
-        listening = self.dialogue.awaiting is not None
-        endpoint = self._endpointer.process(frame, power)
-        if endpoint is None:
-            if self._stream is not None or self._speculation is not None:
-                self._feed_stream()
-        elif endpoint is Endpoint.STARTED:
-            if self._is_echo():
-                self._endpointer.reset()  # our own prompt coming back: not the caller speaking
-                return
-            self._level.take_speech_dbfs()  # the utterance's level counts from here
-            self._speculation = None
-            self._stream = self.understander.stream(self.dialogue.awaiting) if listening else None
-            self._streamed = 0
-            self._log(SpeechStarted(self.now_ms))
-            self._no_input_deadline = None
-            segment = self._current_segment()
-            if listening and segment is not None and self._played_in_segment(segment) >= self.config.barge_in_grace_ms:
-                self._barge_in("speech")
-        elif endpoint is Endpoint.PAUSED:
-            question = self.dialogue.awaiting
-            if question is None or question.kind == "free":
-                return
-            understanding, transcript = self._recognize(question)
-            self._speculation = (self._endpointer.voiced_frames, understanding, transcript)
-            if self.understander.decisive(understanding, transcript, question):
-                self._endpointer.end_now()
-                self._utterance_ended(early=True)
-        elif endpoint is Endpoint.ENDED:
-            self._utterance_ended(early=False)
-
-    def _utterance_ended(self, early: bool) -> None:
-        """The caller's turn is over: understand it (or reuse what was heard at the pause, if nothing
-        was said since) and let the dialogue answer."""
-        self._log(SpeechEnded(self.now_ms, self._endpointer.speech_ms, round(self._level.take_speech_dbfs(), 1),
-                              round(self._level.noise_floor_dbfs, 1)))
-        speculation, self._speculation = self._speculation, None
-        question = self.dialogue.awaiting
-        if question is None:
+        heard = self._heard_of_reply_ms()
+        result = self.turns.process(frame, power, self.dialogue.awaiting, self.now_ms, heard)
+        if result is None:
             return
-        if speculation is not None and speculation[0] == self._endpointer.voiced_frames:
-            _, understanding, transcript = speculation
+        if isinstance(result, SpeechStart):
+            self._speech_started(result)
         else:
-            understanding, transcript = self._recognize(question)
-        self._log(Heard(self.now_ms, question.id, transcript.text, understanding.intent,
-                        dict(understanding.slots), round(understanding.confidence, 3), transcript.elapsed_ms,
-                        early))
-        self._apply(self.dialogue.on_understanding(understanding, self.now_ms))
+            self._turn_ended(result)
 
-    def _feed_stream(self) -> None:
-        """Recognise the answer while it is spoken (a streaming recogniser): feed it every 100 ms.
-        When the caller goes on after a pause was recognised, a new stream catches up first."""
-        endpointer = self._endpointer
-        if not endpointer.in_speech:
+    def _heard_of_reply_ms(self) -> int:
+        """How much of our reply to the caller's last turn has played (0 until it starts)."""
+        if self._reply_start is None:
+            return 1 << 30  # no turn to continue
+        return max(0, self._played - self._reply_start) * 1000 // SAMPLE_RATE
+
+    def _speech_started(self, start: SpeechStart) -> None:
+        if self._is_echo():
+            self.turns.drop_speech()  # our own prompt coming back: not the caller speaking
             return
-        if self._stream is None:
-            question = self.dialogue.awaiting
-            if question is None or self._speculation is None or self._speculation[0] == endpointer.voiced_frames:
-                return
-            self._stream, self._streamed = self.understander.stream(question), 0
-            if self._stream is None:
-                self._speculation = None  # a recogniser without streams: nothing to catch up
-                return
-        if endpointer.samples - self._streamed >= STREAM_CHUNK_SAMPLES:
-            self._stream.feed(endpointer.pcm(self._streamed))
-            self._streamed = endpointer.samples
+        self._level.take_speech_dbfs()  # the utterance's level counts from here
+        self._log(SpeechStarted(self.now_ms, start.continues))
+        self._no_input_deadline = None
+        segment = self._current_segment()
+        if start.continues:
+            self._barge_in("continues", force=True)  # the reply answered too soon: it is made again
+        elif (self.dialogue.awaiting is not None and segment is not None
+              and self._played_in_segment(segment) >= self.config.barge_in_grace_ms):
+            self._barge_in("speech")
 
-    def _recognize(self, question: Question) -> tuple[Understanding, Transcript]:
-        """The utterance so far, understood: the stream's last chunk and result, or all of it at once."""
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return self.understander.understand(self._endpointer.utterance(), question)
-        stream.feed(self._endpointer.pcm(self._streamed))
-        transcript = stream.result()
-        return self.understander.decide(transcript, question), transcript
+    def _turn_ended(self, turn: Turn) -> None:
+        """The caller's turn is over: let the dialogue answer it, or (a continued answer) decide the
+        previous question again from where the dialogue stood before it."""
+        self._log(SpeechEnded(self.now_ms, turn.speech_ms, round(self._level.take_speech_dbfs(), 1),
+                              round(self._level.noise_floor_dbfs, 1)))
+        u, transcript = turn.understanding, turn.transcript
+        self._log(Heard(self.now_ms, turn.question.id, transcript.text, u.intent, dict(u.slots),
+                        round(u.confidence, 3), transcript.elapsed_ms, turn.early, u.confirm, turn.continues))
+        if turn.continues:
+            self._cut_reply()
+            events = self.dialogue.revise(self._before_turn, u, self.now_ms)
+        else:
+            self._before_turn = self.dialogue.checkpoint()
+            events = self.dialogue.on_understanding(u, self.now_ms)
+        self._reply_start = max(self._queued, self._played)
+        self._apply(events)
+
+    def _cut_reply(self) -> None:
+        """Drop whatever we were saying in reply to the previous turn, closing words included."""
+        self._playback.clear()
+        self._played = self._queued
+        self._segments.clear()
+        self._to_speak.clear()
+        self._pending_end = None
 
     def _is_echo(self) -> bool:
         """Whether the audio that just started an utterance is the echo of what we played."""
         tail = self._agent_tail.latest()
         if not tail.any():
             return False
-        echo, score = looks_like_echo(self._endpointer.utterance()[-ECHO_CHECK_SAMPLES:],
+        echo, score = looks_like_echo(self.turns.endpointer.utterance()[-ECHO_CHECK_SAMPLES:],
                                       tail.astype(np.float32) / 32768.0, self.config.echo_threshold)
         if not echo:
             return False
@@ -384,16 +355,19 @@ class CallSession:
         if self._to_speak or len(self._playback):  # still speaking: no timer runs
             return
         if self._pending_end is not None:
-            self._finish(self._pending_end)
+            if not self.turns.continuing:  # the caller may be taking back what ended the call
+                self._finish(self._pending_end)
             return
         question = self.dialogue.awaiting
-        if question is None or self._endpointer.in_speech:
+        if question is None or self.turns.in_speech:
             self._no_input_deadline = None
             return
         if self._no_input_deadline is None:
             self._no_input_deadline = self.now_ms + question.no_input_ms
         elif self.now_ms >= self._no_input_deadline:
             self._no_input_deadline = None
+            self.turns.forget()
+            self._reply_start = None
             self._log(NoInput(self.now_ms, question.id))
             self._apply(self.dialogue.on_no_input(self.now_ms))
 
@@ -435,9 +409,8 @@ class CallSession:
                 self._pending_end = event
         self._speak_ahead()
         after = self.dialogue.awaiting
-        if after is not None and after is not before:
-            self._endpointer.reset(self.config.free_endpoint if after.kind == "free" else self.config.closed_endpoint)
-            self._stream = None  # a new question: whatever was being recognised answered the old one
+        if after is not before:
+            self.turns.listen(after)
         self._no_input_deadline = None
 
     def _finish(self, final: Event, notify: bool = True) -> None:

@@ -176,7 +176,7 @@ def turn_latency(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
         clock -= speech_end_ms
         early += bool(heard is not None and heard.early)
         spoken.append(clock + _first_sound_ms(session))
-    endpoint = runtime.options.session.closed_endpoint
+    endpoint = runtime.options.session.turns.closed
     return {"dtmf": {"p50": round(statistics.median(dtmf), 1), "p95": round(percentile(dtmf, 0.95), 1)},
             "spoken_closed": {"p50": round(statistics.median(spoken), 1), "p95": round(percentile(spoken, 0.95), 1),
                               "processing_p50": round(statistics.median(processing), 1) if processing else None,
@@ -241,7 +241,7 @@ def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bo
     As in ``CallSession``, an answer is recognised at the pause: the turn ends then (pause + waiting +
     recognition) when the answer is unambiguous, else when the hang-over runs out, or when the
     recognition is done if that is later."""
-    endpoint = runtime.options.session.closed_endpoint
+    endpoint = runtime.options.session.turns.closed
     hangover, pause = endpoint.hangover_ms, endpoint.pause_ms or endpoint.hangover_ms
     duration = 6.0 if quick else 40.0
     result = {}

@@ -1,7 +1,7 @@
 """Make the WAV fixtures of the test suite, reproducibly.
 
-Every caller fixture is Spanish speech from Debian's espeak-ng (voice, rate and pitch as listed),
-passed through ``encuestador.audio.phoneline.phone_line``: 300–3400 Hz band-pass, resampled to 8 kHz,
+Every caller fixture is Spanish speech from Debian's espeak-ng (voice, rate and pitch as listed) or,
+for ``voice="kokoro:NAME"``, from the Kokoro-82M voice NAME (installed by `make models`), passed through ``encuestador.audio.phoneline.phone_line``: 300–3400 Hz band-pass, resampled to 8 kHz,
 G.711 μ-law encoded and decoded, line noise at the listed SNR (seeded), then written as 8 kHz 16-bit
 mono WAV (a few as μ-law WAV, to exercise the reader). espeak-ng output is deterministic for a given
 version, so the files are the same on every run; they are made at test time, never committed.
@@ -22,7 +22,7 @@ from encuestador.audio.phoneline import phone_line
 from encuestador.audio.wavio import write_wav
 from encuestador.speak.tts import EspeakSynthesizer
 
-FIXTURE_VERSION = 2
+FIXTURE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,37 @@ FIXTURES = [
     Fixture("human", "quiero hablar con una persona"),
     Fixture("feedback", "el técnico llegó muy tarde y nadie me avisó", wpm=140),
     Fixture("silence", "", seconds=2.0),
+    # Voices Whisper understands as it would a person (espeak-ng it hardly does).
+    Fixture("k_si", "Sí.", voice="kokoro:em_alex"),
+    Fixture("k_claro", "Claro.", voice="kokoro:em_alex"),
+    Fixture("k_cuatro", "Cuatro.", voice="kokoro:em_alex"),
+    Fixture("k_ocho", "Ocho.", voice="kokoro:em_alex"),
+    Fixture("k_no_cinco", "No, cinco.", voice="kokoro:em_alex"),
 ]
+
+
+_voices: dict[str, object] = {}
+
+
+def synthesizer(fixture: Fixture):
+    if fixture.voice in _voices:
+        return _voices[fixture.voice]
+    if not fixture.voice.startswith("kokoro:"):
+        return EspeakSynthesizer(fixture.voice, fixture.wpm, fixture.pitch)
+    from encuestador.models.registry import installed_path, load_manifest
+    from encuestador.speak.kokoro import KokoroSynthesizer
+
+    model = installed_path(load_manifest()[0]["kokoro-82m"])
+    if model is None:
+        raise RuntimeError("kokoro-82m is not installed: run `make models` (it copies from ../shared/models)")
+    return _voices.setdefault(fixture.voice, KokoroSynthesizer(model, voice=fixture.voice.split(":", 1)[1]))
 
 
 def make(fixture: Fixture, out_dir: Path) -> Path:
     path = out_dir / f"{fixture.name}.wav"
     seed = sum(map(ord, fixture.name))
     if fixture.text:
-        voice = EspeakSynthesizer(fixture.voice, fixture.wpm, fixture.pitch)
-        audio = phone_line(voice.synthesize(fixture.text), 16000, snr_db=fixture.snr_db, seed=seed)
+        audio = phone_line(synthesizer(fixture).synthesize(fixture.text), 16000, snr_db=fixture.snr_db, seed=seed)
     else:
         rng = np.random.default_rng(seed)
         audio = (rng.standard_normal(int(8000 * fixture.seconds)) * 10 ** (-60 / 20)).astype(np.float32)

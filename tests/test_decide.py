@@ -29,19 +29,50 @@ def test_the_hints_list_the_question_candidates_and_requests(understander, score
     assert "Cuatro." in phrases and "4" in phrases and "No me vuelvan a llamar." in phrases
 
 
-def test_clear_candidate_wins_over_a_garbled_transcript(understander, score_q):
+def test_clear_candidate_over_a_garbled_transcript_is_read_back(understander, score_q):
     u = understander.decide(transcript("¡WATO!", {"Cuatro.": -3.0, "4": -4.0, "Tres.": -9.0, "¿Cómo?": -8.0}), score_q)
     assert (u.intent, u.score) == ("score", 4) and u.confidence > 0.9
+    assert u.confirm  # from the audio alone: «Entendí cuatro, ¿es correcto?»
 
 
-def test_a_clear_transcript_is_trusted(understander, score_q):
+def test_transcript_and_candidates_agreeing_is_accepted(understander, score_q):
+    u = understander.decide(transcript("Cuatro.", {"Cuatro.": -1.0, "Tres.": -6.0, "Ocho.": -7.0}), score_q)
+    assert (u.intent, u.score, u.confirm) == ("score", 4, False) and u.confidence > 0.9
+
+
+def test_a_clear_transcript_the_candidates_half_support_is_read_back(understander, score_q):
     u = understander.decide(transcript("le doy un cinco", {"Cuatro.": -3.0, "Cinco.": -3.5}), score_q)
-    assert (u.intent, u.score) == ("score", 5)
+    assert (u.intent, u.score, u.confirm) == ("score", 5, True)
+
+
+def test_a_transcript_the_candidates_contradict_is_asked_again(understander, score_q):
+    u = understander.decide(transcript("Tres.", {"Tres.": -9.0, "Cuatro.": -1.0}), score_q)
+    assert u.intent == "unknown"
+
+
+def test_an_out_of_scale_number_is_never_a_score(understander, score_q):
+    for text in ("Ocho.", "le doy un diez", "entre tres y cuatro", "no sé"):
+        u = understander.decide(transcript(text, {"Cuatro.": -1.0, "Ocho.": -1.5}), score_q)
+        assert u.intent == "unknown", text
+
+
+def test_out_of_grammar_phrases_take_the_probability_as_none_of_them(understander, score_q):
+    u = understander.decide(transcript("¡Acho!", {"Cuatro.": -4.0, "Ocho.": -1.0, "Tres.": -8.0}), score_q)
+    assert u.intent == "unknown"  # "Ocho." answers nothing: the best score has a small share
+
+
+def test_a_request_from_the_audio_alone_is_read_back(understander, score_q):
+    u = understander.decide(transcript("un dos nada más", {"No me vuelvan a llamar.": -0.5, "Dos.": -9.0}), score_q)
+    assert not (u.intent == "opt_out" and not u.confirm)
+    garbled = understander.decide(transcript("¡Mmbla!", {"No me vuelvan a llamar.": -0.5, "Dos.": -9.0}), score_q)
+    assert garbled.intent == "opt_out" and garbled.confirm
 
 
 def test_opt_out_in_the_transcript_outranks_everything(understander, score_q):
     u = understander.decide(transcript("cinco, pero ya no me llamen", {"Cinco.": -1.0}), score_q)
-    assert u.intent == "opt_out"
+    assert u.intent == "opt_out" and not u.confirm  # said plainly: honoured at once
+    near = understander.decide(transcript("no me vuelvas a llamar", {"Cinco.": -1.0}), score_q)
+    assert near.intent == "opt_out" and near.confirm  # a near miss of the words: read back
 
 
 def test_unsure_candidates_ask_again(understander, score_q):

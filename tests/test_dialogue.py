@@ -113,7 +113,7 @@ def test_no_input_reprompts_twice_with_shorter_wording_then_moves_on(script):
     assert [e.prompt for e in first] == ["score.reprompt"]
     assert len(first[0].text) < len(script.questions["score"].prompt)
     second = d.on_understanding(Understanding("unknown", {}, 0.2, "bla"), 3)
-    assert [e.prompt for e in second] == ["no_match", "score.reprompt"]
+    assert [e.prompt for e in second] == ["no_match", "score.keypad"]  # a miss: ask for the keypad
     d.on_no_input(4)
     assert d.awaiting.id == "resolved" and d.result.score is None
 
@@ -139,7 +139,7 @@ def test_keypad_answers_every_closed_question(script):
 def test_keypad_nine_asks_for_a_person_and_unknown_key_reprompts(script):
     d, _ = new(script)
     ev = d.on_key("7", 1)
-    assert [e.prompt for e in ev] == ["no_match", "consent.reprompt"]
+    assert [e.prompt for e in ev] == ["no_match", "consent.keypad"]
     ev = d.on_key("9", 2)
     assert isinstance(ev[-1], Transfer)
 
@@ -189,3 +189,107 @@ def test_script_validation_rejects_unknown_targets(script):
     data["questions"]["score"]["next"] = "nowhere"
     with pytest.raises(ValueError, match="unknown next step 'nowhere'"):
         SurveyScript.from_dict(data)
+
+
+# -- read-back, keypad after a miss, answers decided again ---------------------------------------
+
+def unsure_score(n):
+    return Understanding("score", {"score": n}, 0.5, f"¿{n}?", confirm=True)
+
+
+def test_an_unsure_answer_is_read_back_and_stored_only_after_a_yes(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    ev = d.on_understanding(unsure_score(4), 2)
+    assert kinds(ev) == ["ConfirmAsked", "Say"] and ev[-1].text.startswith("Entendí cuatro. ¿Es correcto?")
+    assert d.awaiting.id == "confirm" and d.confirming.question == "score" and d.confirming.value == 4
+    assert d.result.score is None  # nothing stored yet
+    ev = d.on_understanding(yes(), 3)
+    assert isinstance(ev[0], AnswerRecorded) and (ev[0].question, ev[0].value) == ("score", 4)
+    assert d.result.score == 4 and d.awaiting.id == "resolved" and d.confirming is None
+
+
+def test_a_wrong_read_back_asks_again_for_the_keypad_and_a_key_wins(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    d.on_understanding(unsure_score(3), 2)
+    ev = d.on_understanding(no(), 3)
+    assert [e.prompt for e in ev] == ["score.keypad"] and "marque" in ev[0].text
+    assert d.result.score is None and d.awaiting.id == "score"
+    d.on_key("5", 4)
+    assert d.result.score == 5 and d.result.via["score"] == "dtmf"
+
+
+def test_a_score_key_during_the_read_back_answers_the_score(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    d.on_understanding(unsure_score(3), 2)
+    d.on_key("4", 3)  # not 1/2 (sí/no): a score
+    assert d.result.score == 4 and d.awaiting.id == "resolved"
+
+
+def test_silence_at_the_read_back_asks_once_more_then_for_the_keypad(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    d.on_understanding(unsure_score(2), 2)
+    assert [e.prompt for e in d.on_no_input(3)] == ["confirm.reprompt"]
+    assert [e.prompt for e in d.on_no_input(4)] == ["no_match", "score.keypad"]
+    assert d.awaiting.id == "score" and d.result.score is None
+
+
+def test_an_opt_out_heard_unsurely_is_read_back_and_a_no_keeps_the_call_going(script):
+    d, _ = new(script)
+    ev = d.on_understanding(Understanding("opt_out", {}, 0.9, "no me ... llamar", confirm=True), 1)
+    assert "no desea que le volvamos a llamar" in ev[-1].text and not d.result.opt_out
+    d.on_understanding(no(), 2)
+    assert d.awaiting.id == "consent" and not d.finished and not d.result.opt_out
+    d2, _ = new(script)
+    d2.on_understanding(Understanding("opt_out", {}, 0.9, "no me ... llamar", confirm=True), 1)
+    ev = d2.on_understanding(yes(), 2)
+    assert d2.result.opt_out and d2.result.outcome == "opt_out" and isinstance(ev[-1], Hangup)
+
+
+def test_a_clear_opt_out_is_honoured_at_once(script):
+    d, _ = new(script)
+    ev = d.on_understanding(Understanding("opt_out", {}, 1.0, "no me vuelvan a llamar"), 1)
+    assert d.result.opt_out and isinstance(ev[-1], Hangup)
+
+
+def test_revise_keeps_an_unchanged_answer_and_asks_the_next_question_again(script):
+    d, _ = new(script)
+    state = d.checkpoint()
+    d.on_understanding(yes(), 1)  # «Sí…» taken at the pause
+    ev = d.revise(state, Understanding("yes", {"answer": True}, 1.0, "sí, claro"), 2)  # «… claro»
+    assert kinds(ev) == ["Say"] and ev[0].prompt == "score.prompt"  # not stored twice
+    assert d.result.consent is True and d.awaiting.id == "score"
+
+
+def test_revise_corrects_a_stored_answer(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    state = d.checkpoint()
+    d.on_understanding(score(4), 2)  # «Cuatro…»
+    ev = d.revise(state, score(5), 3)  # «… no, cinco»
+    assert kinds(ev)[:2] == ["AnswerCorrected", "AnswerRecorded"]
+    assert (ev[0].question, ev[0].previous, ev[0].value) == ("score", 4, 5) and ev[1].value == 5
+    assert d.result.score == 5 and d.awaiting.id == "resolved"
+
+
+def test_revise_takes_back_an_answer_that_is_no_longer_clear(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    state = d.checkpoint()
+    d.on_understanding(score(4), 2)
+    ev = d.revise(state, Understanding("unknown", {"candidates": [3, 4]}, 0.5, "cuatro o tres"), 3)
+    assert kinds(ev)[:2] == ["AnswerCorrected", "AnswerRecorded"] and ev[1].value is None
+    assert d.result.score is None and d.awaiting.id == "score"
+
+
+def test_revise_undoes_a_decline_that_the_caller_took_back(script):
+    d, _ = new(script)
+    state = d.checkpoint()
+    ev = d.on_understanding(no(), 1)  # «No…» → closing words, hang-up pending
+    assert isinstance(ev[-1], Hangup)
+    ev = d.revise(state, Understanding("yes", {"answer": True}, 1.0, "no, bueno, sí"), 2)
+    assert kinds(ev) == ["AnswerCorrected", "AnswerRecorded", "Say"]
+    assert d.result.consent is True and d.awaiting.id == "score" and not d.finished and d.result.outcome is None

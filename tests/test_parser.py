@@ -97,3 +97,10 @@ def test_written_evaluation_set_is_understood(parser):
         if u.intent != item.intent or (item.intent == "score" and u.score != item.score):
             wrong.append((item.question, item.text, item.intent, u.intent, u.score))
     assert len(wrong) <= 0.01 * len(items), wrong[:10]
+
+
+def test_a_correction_word_takes_back_the_value_before_it():
+    parser = IntentParser()
+    assert parser.parse("cuatro, no, cinco", "score").score == 5
+    assert parser.parse("tres, perdón, cuatro", "score").score == 4
+    assert parser.parse("cuatro o cinco", "score").intent == "unknown"

@@ -24,6 +24,8 @@ class Question:
     max_retries: int = 2
     no_input_ms: int = 5000
     asr_context: str = ""  # words that prime the recogniser (Whisper "previous text")
+    keypad: str | None = None  # the re-prompt after a missed answer: asks for the keypad
+    others: tuple[str, ...] = ()  # out-of-grammar phrases scored as "none of the candidates"
 
     def next_after(self, label: str) -> str:
         if isinstance(self.next, dict):
@@ -41,7 +43,7 @@ class Closing:
     transfer: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class SurveyScript:
     start: str
     prompts: dict[str, str]
@@ -51,6 +53,9 @@ class SurveyScript:
     global_phrases: dict[str, list[str]]
     after_survey: dict[str, Any]
     tunes: dict[str, list[tuple[float, int]]]
+    confirm: Question | None = None   # the read-back question (id "confirm"), when the script has one
+    read_back: dict[str, Any] = field(default_factory=dict)  # what "Entendí …" says, by question
+    score_words: dict[int, str] = field(default_factory=dict)
     version: int = 1
 
     @classmethod
@@ -61,20 +66,7 @@ class SurveyScript:
     def from_dict(cls, data: dict[str, Any]) -> "SurveyScript":
         max_retries = int(data.get("max_retries", 2))
         no_input_ms = int(data.get("no_input_ms", 5000))
-        questions = {}
-        for qid, q in data["questions"].items():
-            if q["kind"] not in QUESTION_KINDS:
-                raise ValueError(f"question {qid}: unknown kind {q['kind']!r}")
-            questions[qid] = Question(
-                id=qid, kind=q["kind"], prompt=q["prompt"], reprompt=q.get("reprompt", q["prompt"]),
-                next=q["next"], on_no_answer=q.get("on_no_answer", q["next"] if isinstance(q["next"], str) else ""),
-                keys={str(k): v for k, v in (q.get("keys") or {}).items()},
-                phrases={str(k): list(v) for k, v in (q.get("phrases") or {}).items()},
-                prompt_with_topic=q.get("prompt_with_topic"),
-                max_retries=int(q.get("max_retries", max_retries)),
-                no_input_ms=int(q.get("no_input_ms", no_input_ms)),
-                asr_context=q.get("asr_context", ""),
-            )
+        questions = {qid: cls._question(qid, q, max_retries, no_input_ms) for qid, q in data["questions"].items()}
         closings = {cid: Closing(id=cid, **c) for cid, c in data["closings"].items()}
         script = cls(
             start=data["start"], prompts=dict(data["prompts"]), questions=questions, closings=closings,
@@ -84,8 +76,31 @@ class SurveyScript:
             tunes={k: [(float(f), int(ms)) for f, ms in v] for k, v in data.get("tunes", {}).items()},
             version=int(data.get("version", 1)),
         )
+        if "confirm" in data:
+            confirm = dict(data["confirm"])
+            script.read_back = dict(confirm.pop("read_back", {}))
+            script.score_words = {int(k): str(v) for k, v in confirm.pop("score_words", {}).items()}
+            script.confirm = cls._question("confirm", {"kind": "yes_no", "next": "after_survey", **confirm},
+                                           max_retries, no_input_ms)
         script.validate()
         return script
+
+    @staticmethod
+    def _question(qid: str, q: dict[str, Any], max_retries: int, no_input_ms: int) -> Question:
+        if q["kind"] not in QUESTION_KINDS:
+            raise ValueError(f"question {qid}: unknown kind {q['kind']!r}")
+        return Question(
+            id=qid, kind=q["kind"], prompt=q["prompt"], reprompt=q.get("reprompt", q["prompt"]),
+            next=q["next"], on_no_answer=q.get("on_no_answer", q["next"] if isinstance(q["next"], str) else ""),
+            keys={str(k): v for k, v in (q.get("keys") or {}).items()},
+            phrases={str(k): list(v) for k, v in (q.get("phrases") or {}).items()},
+            prompt_with_topic=q.get("prompt_with_topic"),
+            max_retries=int(q.get("max_retries", max_retries)),
+            no_input_ms=int(q.get("no_input_ms", no_input_ms)),
+            asr_context=q.get("asr_context", ""),
+            keypad=q.get("keypad"),
+            others=tuple(q.get("others") or ()),
+        )
 
     def validate(self) -> None:
         """Every target named in the script exists; every prompt a closing names is defined."""

@@ -2,20 +2,27 @@
 
 It knows nothing of audio or SIP. The session plays the ``Say``/``PlayTune`` events, stores every
 ``AnswerRecorded`` at once, and carries out ``Transfer``/``Hangup``.
+
+What it stores is what it is sure of: an understanding marked ``confirm`` is read back first
+(«Entendí cuatro, ¿es correcto?»), a missed closed answer is asked again for the keypad, and an answer
+the caller goes on with is decided again from a ``checkpoint`` (``revise``), correcting what was stored.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..events import AnswerRecorded, Event, Hangup, PlayTune, Say, TicketOpened, Transfer
+from ..events import AnswerCorrected, AnswerRecorded, ConfirmAsked, Event, Hangup, PlayTune, Say, TicketOpened, Transfer
 from ..understand.feedback import analyze_feedback
 from ..understand.parser import Understanding
 from .script import Closing, Question, SurveyScript
 
 MAX_REPEATS = 3
 _ANSWER_INTENTS = {"yes_no": ("yes", "no"), "score": ("score",)}
+ANSWER_FIELDS = ("consent", "score", "resolved", "feedback", "offer_human")
+REQUESTS = ("opt_out", "human", "wrong_person", "callback_later")  # intents heard at any question
 
 
 @dataclass
@@ -43,6 +50,19 @@ class CustomerContext:
         return " ".join(text.split())
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """An answer read back to the caller before it is stored («Entendí cuatro, ¿es correcto?»).
+
+    ``question`` is the question it answers (``consent``, ``score``…) or, for a request heard in any
+    question, the intent (``opt_out``, ``human``, ``wrong_person``, ``callback_later``); ``value`` is
+    what would be stored: a score, True/False for yes/no, or True for a request."""
+
+    question: str
+    value: Any
+    understanding: Understanding
+
+
 @dataclass
 class SurveyResult:
     consent: bool | None = None
@@ -68,7 +88,10 @@ class SurveyDialogue:
         self.customer = customer
         self.transfer_enabled = transfer_enabled
         self.result = SurveyResult()
-        self.awaiting: Question | None = None
+        self.awaiting: Question | None = None   # id "confirm" while an answer is being read back
+        self.confirming: Confirmation | None = None
+        self._confirm_for: Question | None = None  # the question whose answer is being read back
+        self._confirm_retries = 0
         self.finished = False
         self._retries = 0
         self._repeats = 0
@@ -147,6 +170,86 @@ class SurveyDialogue:
         events.append(self._say(now_ms, f"{q.id}.reprompt", q.reprompt))
         return events
 
+    def _keypad_retry(self, now_ms: int, apology: bool = True) -> list[Event]:
+        """After a missed closed answer: ask again, for the keypad this time."""
+        q = self.awaiting
+        assert q is not None
+        if self._retries >= q.max_retries:
+            return self._go(q.on_no_answer, now_ms)
+        self._retries += 1
+        events: list[Event] = [self._say(now_ms, "no_match")] if apology else []
+        if q.keypad:
+            events.append(self._say(now_ms, f"{q.id}.keypad", q.keypad))
+        else:
+            events.append(self._say(now_ms, f"{q.id}.reprompt", q.reprompt))
+        return events
+
+    # -- read-back -----------------------------------------------------------------------------
+    def _confirm(self, q: Question, u: Understanding, now_ms: int) -> list[Event]:
+        """Read an unsure answer back before storing it; the caller's sí/no (or 1/2) decides."""
+        assert self.script.confirm is not None
+        if u.intent in REQUESTS:
+            pending = Confirmation(u.intent, True, u)
+            said = self.script.read_back[u.intent]
+        elif q.kind == "score":
+            pending = Confirmation(q.id, int(u.slots["score"]), u)
+            said = self.script.read_back["score"].format(valor=self.script.score_words[pending.value])
+        else:
+            pending = Confirmation(q.id, u.intent == "yes", u)
+            said = self.script.read_back[q.id][u.intent]
+        self.confirming, self._confirm_for, self._confirm_retries = pending, q, 0
+        self.awaiting = self.script.confirm
+        prompt = self.customer.fill(self.script.confirm.prompt, entendi=said)
+        return [ConfirmAsked(now_ms, pending.question, pending.value, u.text), Say(now_ms, "confirm.prompt", prompt)]
+
+    def _on_confirmation(self, u: Understanding, now_ms: int, via: str) -> list[Event]:
+        """The caller's answer to «¿Es correcto?»."""
+        pending, original = self.confirming, self._confirm_for
+        assert pending is not None and original is not None
+        if u.intent in ("yes", "no") and not u.confirm:
+            self.confirming, self._confirm_for, self.awaiting = None, None, original
+            if u.intent == "yes":
+                return self.on_understanding(replace(pending.understanding, confirm=False), now_ms, "voice")
+            return self._keypad_retry(now_ms, apology=False)
+        if u.intent in REQUESTS or u.intent == "repeat":
+            if u.intent == "repeat":
+                return [self._say(now_ms, "repeat_intro"), *self._confirm(original, pending.understanding, now_ms)[1:]]
+            self.confirming, self._confirm_for, self.awaiting = None, None, original
+            return self.on_understanding(u, now_ms, via)
+        if self._confirm_retries < self.script.confirm.max_retries:
+            self._confirm_retries += 1
+            return [self._say(now_ms, "confirm.reprompt", self.script.confirm.reprompt)]
+        self.confirming, self._confirm_for, self.awaiting = None, None, original
+        return self._keypad_retry(now_ms)
+
+    # -- going on with an answer -----------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """The dialogue's state, to decide an answer again from here (``revise``)."""
+        state = {k: v for k, v in vars(self).items() if k not in ("script", "customer")}
+        state["result"] = copy.deepcopy(self.result)  # the rest is immutable or replaced, never changed
+        return state
+
+    def revise(self, state: dict[str, Any], u: Understanding, now_ms: int, via: str = "voice") -> list[Event]:
+        """The caller went on with the answer given at ``state`` («Sí… claro», «Cuatro… no, cinco»):
+        decide it again from there. A stored answer that changes is corrected (``AnswerCorrected``
+        then the new ``AnswerRecorded``); one that stays is not stored twice; what follows is said anew."""
+        before = self.result
+        vars(self).update(state)
+        self.result = copy.deepcopy(state["result"])
+        events = self.on_understanding(u, now_ms, via)
+        changed = [name for name in ANSWER_FIELDS
+                   if getattr(before, name) is not None and getattr(before, name) != getattr(self.result, name)]
+        recorded = {e.question for e in events if isinstance(e, AnswerRecorded)}
+        out: list[Event] = []
+        for name in changed:
+            new = getattr(self.result, name)
+            out.append(AnswerCorrected(now_ms, name, getattr(before, name), new, u.text))
+            if name not in recorded:  # taken back, nothing in its place (it is asked again)
+                out.append(AnswerRecorded(now_ms, name, new, u.text, via))
+        unchanged = [e for e in events if isinstance(e, AnswerRecorded) and e.question in ANSWER_FIELDS
+                     and getattr(before, e.question) == e.value]
+        return out + [e for e in events if not any(e is x for x in unchanged)]
+
     # -- inputs --------------------------------------------------------------------------------
     def start(self, now_ms: int = 0) -> list[Event]:
         greeting = "greeting" if self.customer.name else "greeting_generic"
@@ -157,6 +260,11 @@ class SurveyDialogue:
         q = self.awaiting
         if q is None or self.finished:
             return []
+        if self.confirming is not None:
+            return self._on_confirmation(u, now_ms, via)
+        if u.confirm and via == "voice" and self.script.confirm is not None and (
+                u.intent in REQUESTS or u.intent in _ANSWER_INTENTS.get(q.kind, ())):
+            return self._confirm(q, u, now_ms)
         if u.intent == "opt_out":
             self.result.opt_out = True
             return [AnswerRecorded(now_ms, "opt_out", True, u.text, via)] + self._go("closing_opt_out", now_ms)
@@ -188,17 +296,25 @@ class SurveyDialogue:
                 value, label = u.intent == "yes", u.intent
             events: list[Event] = [self._record(now_ms, q.id, value, u.text, via)]
             return events + self._go(q.next_after(label), now_ms)
-        return self._retry(now_ms, no_match=u.intent != "silence")
+        if u.intent == "silence":
+            return self._retry(now_ms, no_match=False)
+        return self._keypad_retry(now_ms)
 
     def on_key(self, digit: str, now_ms: int) -> list[Event]:
         q = self.awaiting
         if q is None or self.finished:
             return []
+        if self.confirming is not None and digit not in q.keys and self._confirm_for is not None \
+                and digit in self._confirm_for.keys:
+            # A key that answers the question being confirmed (a score of 3–5) answers it.
+            self.confirming, self.awaiting, self._confirm_for = None, self._confirm_for, None
+            q = self.awaiting
         meaning = q.keys.get(digit, self.script.global_keys.get(digit))
         if meaning is None and q.kind == "free":
             return self._go(q.on_no_answer, now_ms)  # any key: "no comments"
         if meaning is None:
-            return self._retry(now_ms, no_match=True)
+            return self._keypad_retry(now_ms) if self.confirming is None else self._on_confirmation(
+                Understanding("unknown", text=f"DTMF {digit}"), now_ms, "dtmf")
         if meaning in ("repeat", "human"):
             u = Understanding(meaning, text=f"DTMF {digit}", confidence=1.0)
         elif q.kind == "score":
@@ -210,6 +326,8 @@ class SurveyDialogue:
     def on_no_input(self, now_ms: int) -> list[Event]:
         if self.awaiting is None or self.finished:
             return []
+        if self.confirming is not None:
+            return self._on_confirmation(Understanding("silence"), now_ms, "voice")
         return self._retry(now_ms, no_match=False)
 
     def on_transfer_failed(self, now_ms: int) -> list[Event]:

@@ -1,29 +1,40 @@
 """From an utterance to an ``Understanding``: recogniser hints per question, then a decision that
 combines the free transcript (parsed as text) with the scores of the question's candidate phrases.
 
-A closed answer is accepted only when one candidate clearly wins *and* fits the audio about as well as
-the unconstrained transcript does; otherwise the result is ``unknown`` and the dialogue asks again.
+The first goal is that no wrong answer is stored; a question asked twice is the lesser harm:
+- **accept** only when the transcript says the answer and the candidates agree with it;
+- **confirm** (read it back) when only one of them says it clearly, and whenever a request that ends or
+  moves the call (opt-out, wrong number, a person, call back later) comes from the audio alone or
+  from a loose reading of the transcript — a plainly transcribed «no me vuelvan a llamar» is honoured
+  at once;
+- **ask again** otherwise: when they contradict each other, when the transcript says something
+  outside the question («ocho», «no sé», «entre tres y cuatro»), or when out-of-grammar phrases
+  (the question's ``others``, or a recogniser's "none of them") fit the audio better.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..dialogue.script import Question, SurveyScript
 from ..listen.asr import Hints, RecognitionStream, Recognizer, Transcript
 from .parser import IntentParser, Understanding
+from .text import tokenize
 
 GLOBAL_INTENTS = ("opt_out", "human", "wrong_person", "callback_later")
 _PARSER_KIND = {"yes_no": "yes_no", "score": "score", "free": "free"}
+_NOT_AN_ANSWER = ("unknown", "repeat", "silence")
 
 
 @dataclass(frozen=True)
 class DecisionPolicy:
-    accept_posterior: float = 0.6      # the winning label's share of the candidates' probability
+    accept_posterior: float = 0.6      # the agreeing label's share of the candidates' probability
+    confirm_posterior: float = 0.9     # a label this sure from the audio alone is read back
+    support_posterior: float = 0.15    # a clear transcript whose label has this share is read back
     reject_margin_nats: float = 10.0   # how much worse than the free transcript a candidate may fit
-    trust_text_confidence: float = 0.9  # a parsed transcript this sure wins over candidate scores
+    plain_text: float = 0.95           # a phrase matched this closely is said plainly (not a near miss)
     early_posterior: float = 0.9       # taken before the hang-over ends only when this sure (see ``decisive``)
 
 
@@ -46,17 +57,22 @@ class Understander:
         self.parser = parser or IntentParser()
         self.policy = policy or DecisionPolicy()
         self._labels: dict[str, dict[str, str]] = {}
+        self._phrase_labels: dict[str, dict[tuple[str, ...], str]] = {}  # a transcript that IS a candidate
         self._hints: dict[str, Hints] = {}
-        for q in script.questions.values():
+        questions = list(script.questions.values()) + ([script.confirm] if script.confirm else [])
+        for q in questions:
             labels: dict[str, str] = {}
+            others: list[str] = []
             if q.kind != "free":
                 for value, phrases in q.phrases.items():
                     label = f"score:{value}" if q.kind == "score" else value
                     labels.update({p: label for p in phrases})
                 for intent, phrases in script.global_phrases.items():
                     labels.update({p: intent for p in phrases if p not in labels})
+                others = [p for p in q.others if p not in labels]
             self._labels[q.id] = labels
-            self._hints[q.id] = Hints(tuple(labels), max_words=12 if q.kind != "free" else 80,
+            self._phrase_labels[q.id] = {tuple(tokenize(p)): label for p, label in labels.items()}
+            self._hints[q.id] = Hints(tuple(labels) + tuple(others), max_words=12 if q.kind != "free" else 80,
                                       context=q.asr_context)
 
     def hints_for(self, question: Question) -> Hints:
@@ -72,65 +88,72 @@ class Understander:
         return self.decide(transcript, question), transcript
 
     def decide(self, transcript: Transcript, question: Question) -> Understanding:
+        """Accept, confirm (``Understanding.confirm``) or ask again (intent ``unknown``)."""
         text = transcript.text
         parsed = self.parser.parse(text, _PARSER_KIND[question.kind])
-        if parsed.intent in GLOBAL_INTENTS or parsed.intent == "silence" or question.kind == "free":
+        plain = parsed.confidence >= self.policy.plain_text
+        if parsed.intent in GLOBAL_INTENTS:
+            # Said in the transcript: at once when plainly, read back when only nearly.
+            return replace(parsed, confirm=not plain)
+        if parsed.intent == "silence" or question.kind == "free":
             return parsed
-        if not transcript.phrase_scores:
+        if not transcript.phrase_scores:  # a recogniser without candidate scores: the text alone
+            return replace(parsed, confirm=parsed.intent not in _NOT_AN_ANSWER and not plain)
+        label, posterior, fits, shares = self._candidates(transcript, question)
+        spelled = self._phrase_labels[question.id].get(tuple(tokenize(text)))
+        if parsed.intent == "unknown" and not parsed.slots and spelled is not None:
+            parsed = _label_to_understanding(spelled, text, 1.0)  # e.g. a grammar's output, in any language
+        said = _label_of(parsed)
+        if parsed.intent == "repeat":
             return parsed
-        label, posterior, fits = self._best_candidate(transcript, question)
-        confident = fits and posterior >= self.policy.accept_posterior
-        # What the audio says most clearly outranks a parse of a noisy transcript when it is a
-        # request (opt-out, a person, repeat) or when it is very sure.
-        if confident and (label in GLOBAL_INTENTS or label == "repeat" or posterior >= 0.9):
+        if parsed.intent != "unknown":
+            support = shares.get(said, 0.0)
+            if label == said and fits and posterior >= self.policy.accept_posterior:
+                return replace(parsed, confidence=posterior)
+            if support >= self.policy.support_posterior or (label == said and fits):
+                return replace(parsed, confidence=support, confirm=True)
+            # The transcript and the candidates disagree: ask again rather than guess.
+            return Understanding("unknown", {"heard": said, "best": label}, support, text)
+        if parsed.slots:  # out of the scale, two values, "no sé": the transcript rules them out
+            return replace(parsed, slots={**parsed.slots, "best": label})
+        if fits and posterior >= self.policy.confirm_posterior and label != "unknown":
             understood = _label_to_understanding(label, text, posterior)
             if label == "callback_later":  # the time asked for, from whatever the transcript caught
                 understood = Understanding(label, self.parser.callback_slots(text), posterior, text)
-            return understood
-        if parsed.intent != "unknown" and parsed.confidence >= self.policy.trust_text_confidence:
-            return parsed
-        if confident:
-            return _label_to_understanding(label, text, posterior)
-        if parsed.intent != "unknown":
-            return parsed
+            return understood if label == "repeat" else replace(understood, confirm=True)
         return Understanding("unknown", {"best": label}, posterior, text)
 
     def decisive(self, understood: Understanding, transcript: Transcript, question: Question) -> bool:
-        """Whether an answer heard at a pause can be taken without waiting for the hang-over: a
-        closed question, the candidate scores are sure of it, and the free transcript says the same
-        or nothing that parses (it never contradicts). Waiting would decide the same thing on the
-        same audio; the pause length guards against cutting a longer answer."""
-        if question.kind == "free" or not transcript.phrase_scores:
+        """Whether an answer heard at a pause can be taken without waiting for the hang-over: it is
+        accepted (not read back), sure, and a closed question's. If the caller goes on anyway, the
+        turn-taker joins what follows to it and the answer is decided again."""
+        if question.kind == "free" or understood.confirm or understood.intent in _NOT_AN_ANSWER:
             return False
-        if understood.intent in ("unknown", "repeat", "silence"):
-            return False
-        parsed = self.parser.parse(transcript.text, _PARSER_KIND[question.kind])
-        label, posterior, fits = self._best_candidate(transcript, question)
-        return (fits and posterior >= self.policy.early_posterior and label == _label_of(understood)
-                and _label_of(parsed) in (label, "unknown"))
+        return understood.confidence >= self.policy.early_posterior
 
-    def _best_candidate(self, transcript: Transcript, question: Question) -> tuple[str, float, bool]:
-        """The most likely label, its posterior among the candidates, and whether it fits the audio
-        about as well as the unconstrained transcript."""
-        scores = transcript.phrase_scores
+    def _candidates(self, transcript: Transcript, question: Question) -> tuple[str, float, bool, dict[str, float]]:
+        """The most likely label, its posterior among the candidates (phrases that answer nothing —
+        the question's ``others``, a recogniser's "none of them" — share the probability but never
+        win), whether it fits the audio about as well as the unconstrained transcript, and every
+        label's share."""
         labels = self._labels[question.id]
         by_label: dict[str, float] = {}
-        other = -np.inf  # scores of phrases that answer nothing (a recogniser's "none of them")
-        for phrase, score in scores.items():
+        other = -np.inf
+        for phrase, score in transcript.phrase_scores.items():
             label = labels.get(phrase)
             if label is None:
                 other = float(np.logaddexp(other, score))
             else:
                 by_label[label] = float(np.logaddexp(by_label.get(label, -np.inf), score))
         if not by_label:
-            return "unknown", 0.0, False
+            return "unknown", 0.0, False, {}
         names = list(by_label)
         values = np.array([by_label[n] for n in names])
         top = max(values.max(), other)
-        posterior = np.exp(values - top)
-        posterior /= posterior.sum() + np.exp(other - top)
-        best = int(np.argmax(posterior))
+        shares = np.exp(values - top)
+        shares /= shares.sum() + np.exp(other - top)
+        best = int(np.argmax(shares))
         raw_best = transcript.best_phrase_score
         fits = (transcript.text_score is None or raw_best is None
                 or raw_best >= transcript.text_score - self.policy.reject_margin_nats)
-        return names[best], float(posterior[best]), fits
+        return names[best], float(shares[best]), fits, dict(zip(names, map(float, shares)))

@@ -25,6 +25,7 @@ class Understanding:
     slots: dict[str, Any] = field(default_factory=dict)
     confidence: float = 0.0
     text: str = ""
+    confirm: bool = False  # heard, but not surely enough to store without reading it back
 
     @property
     def score(self) -> int | None:
@@ -36,7 +37,8 @@ class _Match:
     label: Any
     start: int
     end: int
-    similarity: float
+    similarity: float   # mean over the phrase's words
+    weakest: float      # the least similar word: 0.95+ means every word was said (or sounds) as written
 
 
 class PhraseMatcher:
@@ -55,7 +57,7 @@ class PhraseMatcher:
             for start in range(len(tokens) - n + 1):
                 sims = [word_similarity(tokens[start + k], phrase[k]) for k in range(n)]
                 if min(sims) >= FUZZY_THRESHOLD:
-                    candidates.append(_Match(label, start, start + n, sum(sims) / n))
+                    candidates.append(_Match(label, start, start + n, sum(sims) / n, min(sims)))
         found: list[_Match] = []
         for m in sorted(candidates, key=lambda m: (-(m.end - m.start), -m.similarity, m.start)):
             span = range(m.start, m.end)
@@ -69,6 +71,7 @@ class IntentParser:
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         data = data or load_yaml("understanding.yaml")
         self.fillers = {tuple(tokenize(f)) for f in data["fillers"]}
+        self.corrections = {w for phrase in data.get("corrections", []) for w in tokenize(phrase)}
         self._global = {name: PhraseMatcher({name: data["intents"][name]}) for name in _GLOBAL_ORDER}
         self._repeat = PhraseMatcher({"repeat": data["intents"]["repeat"]})
         numbers = {int(k): [str(k)] + v for k, v in data["numbers"].items()}
@@ -101,7 +104,7 @@ class IntentParser:
             matches = self._global[name].find(tokens)
             if matches:
                 slots = self._callback_slots(tokens) if name == "callback_later" else {}
-                return Understanding(name, slots, matches[0].similarity, text)
+                return Understanding(name, slots, max(m.weakest for m in matches), text)
         repeat = self._repeat.find(tokens)
         if any(m.end - m.start >= 2 for m in repeat):  # "no le entendí" is not a "no"
             return Understanding("repeat", {}, repeat[0].similarity, text)
@@ -130,6 +133,13 @@ class IntentParser:
                                               and any(n.start > m.start for n in numbers))]
         if self._out_of_range.find(tokens, set(taken)) and not numbers and not verbal:
             return Understanding("unknown", {"out_of_range": True}, 0.5, text)
+        matches = sorted(numbers + verbal, key=lambda m: m.start)
+        # «cuatro… no, cinco», «tres, perdón, cuatro»: what follows the last correction word counts.
+        fixes = [i for i, tok in enumerate(tokens) if tok in self.corrections
+                 and any(m.end <= i for m in matches) and any(m.start > i for m in matches)]
+        if fixes:
+            numbers = [m for m in numbers if m.start > fixes[-1]]
+            verbal = [m for m in verbal if m.start > fixes[-1]]
         values = {m.label for m in numbers} | {m.label for m in verbal}
         if len(values) > 1:
             # "entre tres y cuatro", "un cuatro o un cinco": ask again rather than guess.

@@ -1,0 +1,190 @@
+"""Turn-taking: when a caller's turn ends, and WHICH question it answers.
+
+``TurnTaker`` owns the endpointer and the recognition of the answer in progress (a streaming
+recogniser fed while the caller speaks, a guess at the first pause that is taken at once when it is
+unambiguous). It knows one rule the rest of the call relies on: a caller cannot answer a question he
+has not heard yet. Speech that starts before the caller has heard ``continuation_ms`` of the agent's
+reply (or while no reply has played) is the previous answer going on — «Sí… claro», «Cuatro… no,
+cinco» — and is decided again, as the previous question, on the previous answer and the new speech
+joined. The dialogue then confirms or corrects what it stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..dialogue.script import Question
+from ..understand.decide import Understander
+from ..understand.parser import Understanding
+from .asr import RecognitionStream, Transcript
+from .vad import Endpoint, EndpointConfig, Endpointer
+
+STREAM_CHUNK_SAMPLES = SAMPLE_RATE // 10  # a streaming recogniser is fed every 100 ms of speech
+JOIN_GAP_SAMPLES = SAMPLE_RATE * 3 // 10  # silence put between the parts of a continued answer
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    # Closed answers are recognised at a 200 ms pause and taken then when unambiguous; otherwise the
+    # 600 ms hang-over decides, reusing that recognition when nothing more was said.
+    closed: EndpointConfig = EndpointConfig(hangover_ms=600, pause_ms=200, max_utterance_ms=8000)
+    free: EndpointConfig = EndpointConfig(hangover_ms=1200, max_utterance_ms=25000)
+    # Speech that starts before the caller heard this much of our reply continues the previous answer.
+    continuation_ms: int = 1000
+    # ... and only this soon after the previous answer ended (a reply that never plays must not
+    # keep the window open).
+    continuation_max_gap_ms: int = 3000
+
+
+@dataclass
+class Turn:
+    """A finished caller turn: the question it answers and what was understood."""
+
+    question: Question
+    understanding: Understanding
+    transcript: Transcript
+    early: bool           # taken at a pause, before the hang-over ended
+    continues: bool       # the previous answer, said on: decided again on the joined audio
+    speech_ms: int
+    audio: np.ndarray = field(repr=False)   # float32, the whole answer (both parts when continued)
+
+
+@dataclass(frozen=True)
+class SpeechStart:
+    """Caller speech began; ``continues`` when it is the previous answer going on."""
+
+    continues: bool
+
+
+class TurnTaker:
+    """Feed caller frames with the question the dialogue awaits; get ``SpeechStart`` and ``Turn``."""
+
+    def __init__(self, understander: Understander, config: TurnConfig | None = None) -> None:
+        self.understander = understander
+        self.config = config or TurnConfig()
+        self.endpointer = Endpointer(self.config.closed)
+        self._question: Question | None = None   # what the speech in progress answers
+        self._continues = False
+        self._previous: Turn | None = None        # the last turn, while it may still go on
+        self._previous_end_ms = 0
+        self._speculation: tuple[int, Understanding, Transcript] | None = None  # heard at a pause
+        self._stream: RecognitionStream | None = None  # the answer being recognised as it is spoken
+        self._streamed = 0                              # utterance samples fed to it
+
+    @property
+    def in_speech(self) -> bool:
+        return self.endpointer.in_speech
+
+    @property
+    def continuing(self) -> bool:
+        """The speech in progress continues the previous answer."""
+        return self.endpointer.in_speech and self._continues
+
+    def listen(self, question: Question | None) -> None:
+        """The dialogue now awaits ``question``: new timings, and any recognition of the old one dropped.
+        Speech already in progress goes on as the answer it started as."""
+        if question is not None and not self.endpointer.in_speech:
+            self.endpointer.reset(self.config.free if question.kind == "free" else self.config.closed)
+        if not self.endpointer.in_speech:
+            self._stream = None
+
+    def forget(self) -> None:
+        """A key or a time-out answered: drop the speech in progress and the chance to continue."""
+        self.endpointer.reset()
+        self._stream, self._speculation, self._previous = None, None, None
+
+    def drop_speech(self) -> None:
+        """The speech that just started was not the caller (our own echo)."""
+        self.endpointer.reset()
+        self._stream = None
+
+    def process(self, frame: np.ndarray, power: float | None, awaiting: Question | None, now_ms: int,
+                heard_ms: int) -> SpeechStart | Turn | None:
+        """One 20 ms frame. ``awaiting``: the dialogue's open question; ``heard_ms``: how much of the
+        agent's reply to the last turn the caller has heard."""
+        endpoint = self.endpointer.process(frame, power)
+        if endpoint is None:
+            if self._stream is not None or self._speculation is not None:
+                self._feed_stream()
+            return None
+        if endpoint is Endpoint.STARTED:
+            return self._started(awaiting, now_ms, heard_ms)
+        question = self._question
+        if question is None:
+            return None
+        if endpoint is Endpoint.PAUSED:
+            if question.kind == "free":
+                return None
+            understanding, transcript = self._recognize(question)
+            self._speculation = (self.endpointer.voiced_frames, understanding, transcript)
+            if self.understander.decisive(understanding, transcript, question):
+                self.endpointer.end_now()
+                return self._ended(now_ms, early=True)
+            return None
+        return self._ended(now_ms, early=False)
+
+    def _started(self, awaiting: Question | None, now_ms: int, heard_ms: int) -> SpeechStart:
+        previous = self._previous
+        self._continues = (previous is not None and heard_ms < self.config.continuation_ms
+                           and now_ms - self._previous_end_ms <= self.config.continuation_max_gap_ms)
+        self._question = previous.question if self._continues and previous else awaiting
+        self._previous = None if not self._continues else previous
+        self._speculation = None
+        self._streamed = 0
+        self._stream = (self.understander.stream(self._question)
+                        if self._question is not None and not self._continues else None)
+        return SpeechStart(self._continues)
+
+    def _ended(self, now_ms: int, early: bool) -> Turn:
+        question = self._question
+        assert question is not None
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation[0] == self.endpointer.voiced_frames:
+            _, understanding, transcript = speculation  # nothing said since the pause
+        else:
+            understanding, transcript = self._recognize(question)
+        turn = Turn(question, understanding, transcript, early, self._continues, self.endpointer.speech_ms,
+                    self._answer_audio())
+        self._previous, self._previous_end_ms = turn, now_ms
+        self._question, self._continues = None, False
+        return turn
+
+    def _answer_audio(self) -> np.ndarray:
+        """The answer so far: this utterance, after the previous answer when it continues that."""
+        audio = self.endpointer.utterance()
+        if self._continues and self._previous is not None:
+            audio = np.concatenate([self._previous.audio, np.zeros(JOIN_GAP_SAMPLES, np.float32), audio])
+        return audio
+
+    def _feed_stream(self) -> None:
+        """Recognise the answer while it is spoken (a streaming recogniser): feed it every 100 ms.
+        When the caller goes on after a pause was recognised, a new stream catches up first."""
+        endpointer = self.endpointer
+        if not endpointer.in_speech or self._continues:
+            return
+        if self._stream is None:
+            question = self._question
+            if question is None or self._speculation is None or self._speculation[0] == endpointer.voiced_frames:
+                return
+            self._stream, self._streamed = self.understander.stream(question), 0
+            if self._stream is None:
+                self._speculation = None  # a recogniser without streams: nothing to catch up
+                return
+        if endpointer.samples - self._streamed >= STREAM_CHUNK_SAMPLES:
+            self._stream.feed(endpointer.pcm(self._streamed))
+            self._streamed = endpointer.samples
+
+    def _recognize(self, question: Question) -> tuple[Understanding, Transcript]:
+        """The utterance so far, understood: the stream's last chunk and result, all of it at once,
+        or (a continued answer) the previous answer and this one joined."""
+        if self._continues:
+            return self.understander.understand(self._answer_audio(), question)
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return self.understander.understand(self.endpointer.utterance(), question)
+        stream.feed(self.endpointer.pcm(self._streamed))
+        transcript = stream.result()
+        return self.understander.decide(transcript, question), transcript
