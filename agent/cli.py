@@ -26,8 +26,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("speech engines")
     g.add_argument("--asr", choices=["auto", "vosk", "whisper"], default="auto",
                    help="recogniser: Vosk when its Spanish model is installed (auto), else faster-whisper")
-    g.add_argument("--tts", choices=["auto", "piper", "espeak"], default="auto",
-                   help="voice: Piper when an es_MX voice is installed (auto), else espeak-ng es-419")
+    g.add_argument("--tts", choices=["auto", "piper", "kokoro", "espeak"], default="auto",
+                   help="voice: Piper when an es_MX voice is installed (auto), else Kokoro-82M when installed, "
+                        "else espeak-ng es-419")
     g.add_argument("--vosk-model", type=Path, help="Vosk model directory (overrides the installed one)")
     g.add_argument("--whisper-model", type=Path, help="faster-whisper model directory")
     g.add_argument("--piper-voice", type=Path, help="Piper voice .onnx (with its .onnx.json beside it)")
@@ -75,17 +76,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .audio.wavio import AudioFormatError, read_wav
     from .dialogue.survey import CustomerContext
     from .runtime import Runtime
+    from .caller_script import CallerScriptError, load_caller_script, run_scripted_call
     from .simulate import run_call, transcript_lines, write_outputs
 
+    script = None
     try:
+        if args.caller_script:
+            if args.answered_by:
+                raise CallerScriptError("--answered-by cannot be used with --caller-script")
+            script = load_caller_script(args.caller_script)
+            missing = script.missing_audio()
+            if missing:
+                raise CallerScriptError(f"{script.path}: missing audio {missing[0]}"
+                                        + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
         caller = [read_wav(p)[0] for p in args.caller_audio]
         answered_by = read_wav(args.answered_by)[0] if args.answered_by else None
-    except (AudioFormatError, OSError) as e:
+    except (AudioFormatError, CallerScriptError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    scripted = script.customer if script is not None else {}
+    name = args.customer or scripted.get("name")
+    if script is None and not name:
+        print("error: --customer is required (or give --caller-script with a customer)", file=sys.stderr)
+        return 2
     runtime = Runtime(_runtime_options(args))
-    customer = CustomerContext(company=runtime.options.company, name=args.customer, customer_id=args.customer_id,
-                               phone=args.phone, topic=args.topic, local_hour=args.hour)
+    customer = CustomerContext(company=runtime.options.company, name=name, customer_id=args.customer_id,
+                               phone=args.phone, topic=args.topic or scripted.get("topic"),
+                               local_hour=args.hour if args.hour is not None else int(scripted.get("hour", 10)))
     sinks = []
     store = None
     call_id = None
@@ -98,7 +115,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         call_id = uuid.uuid4().hex[:12]
         store.start_call(call_id, args.customer_id, args.phone, direction="simulated")
         sinks.append(StoreSink(store, call_id, args.phone))
-    call = run_call(runtime, customer, caller, sinks=sinks, call_id=call_id, answered_by=answered_by)
+    if script is not None:
+        call = run_scripted_call(runtime, script, sinks=sinks, call_id=call_id, customer=customer)
+    else:
+        call = run_call(runtime, customer, caller, sinks=sinks, call_id=call_id, answered_by=answered_by)
     result = write_outputs(call, customer, args.out)
     if store is not None:
         sinks[0].finish(result["outcome"], result["duration_ms"], str((args.out / "conversation.wav").resolve()))
@@ -106,28 +126,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("\n".join(transcript_lines(call.events)))
         print(f"\nresult: {json.dumps({k: result[k] for k in ('consent', 'score', 'resolved', 'feedback', 'opt_out', 'outcome')}, ensure_ascii=False)}")
+        check = result.get("script_check")
+        if check is not None:
+            wrong = [f"{q}: stored {r['stored']!r}, meant {r['means']!r} ({r['status']})"
+                     for q, r in check["questions"].items() if r["status"] not in ("right", "n/a")]
+            wrong += [f"{k}: {c['got']!r}, expected {c['expected']!r}" for k, c in check["checks"].items() if not c["ok"]]
+            print(f"script check: {'matches' if check['matches'] else 'DOES NOT MATCH'} the caller script"
+                  + "".join(f"\n  {w}" for w in wrong))
         print(f"written: {args.out}/result.json, events.jsonl, conversation.wav")
     return 0
 
 
 def cmd_understand(args: argparse.Namespace) -> int:
+    """One JSON line per file; the models load once. A file that cannot be read gets a line with
+    "error" and the others go on (exit 2 if any failed)."""
     from .audio.wavio import AudioFormatError, read_wav
     from .runtime import Runtime
     from .understand.utterance import understand_file
 
-    try:
-        audio, _ = read_wav(args.file)
-    except (AudioFormatError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    runtime = Runtime(_runtime_options(args))
-    question = runtime.script.questions[args.question]
-    u, transcript = understand_file(runtime.understander, audio, question)
-    print(json.dumps({"intent": u.intent, "score": u.slots.get("score"), "text": u.text,
-                      "confidence": round(u.confidence, 3), "slots": u.slots,
-                      "backend": transcript.backend if transcript else None,
-                      "asr_ms": transcript.elapsed_ms if transcript else 0}, ensure_ascii=False))
-    return 0
+    runtime = None
+    failed = False
+    for path in args.files:
+        try:
+            audio, _ = read_wav(path)
+        except (AudioFormatError, OSError) as e:
+            print(json.dumps({"file": str(path), "error": str(e)}, ensure_ascii=False), flush=True)
+            failed = True
+            continue
+        if runtime is None:
+            runtime = Runtime(_runtime_options(args))
+        question = runtime.script.questions[args.question]
+        u, transcript = understand_file(runtime.understander, audio, question)
+        print(json.dumps({"file": str(path), "intent": u.intent, "score": u.slots.get("score"), "text": u.text,
+                          "confidence": round(u.confidence, 3), "confirm": bool(getattr(u, "confirm", False)),
+                          "slots": u.slots, "backend": transcript.backend if transcript else None,
+                          "asr_ms": transcript.elapsed_ms if transcript else 0}, ensure_ascii=False), flush=True)
+    return 2 if failed else 0
 
 
 def cmd_amd(args: argparse.Namespace) -> int:
@@ -287,14 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"encuestador {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="run one whole survey call from WAV files of the caller's answers")
-    p.add_argument("--customer", required=True, help="customer name, spoken in the greeting")
+    p = sub.add_parser("simulate", help="run one whole survey call from WAV files of the caller's answers "
+                                        "or from a caller script")
+    p.add_argument("--customer", help="customer name, spoken in the greeting (required without --caller-script; "
+                                      "overrides the script's)")
     p.add_argument("--company", help="company name, spoken in the greeting")
     p.add_argument("--customer-id")
     p.add_argument("--phone")
     p.add_argument("--topic", help="topic of the earlier case, spoken in the 'resolved' question")
-    p.add_argument("--hour", type=int, default=10, help="customer's local hour (for buenos días / buenas tardes)")
-    p.add_argument("--caller-audio", nargs="*", type=Path, default=[], metavar="WAV")
+    p.add_argument("--hour", type=int, help="customer's local hour (for buenos días / buenas tardes; default 10)")
+    said = p.add_mutually_exclusive_group()
+    said.add_argument("--caller-audio", nargs="*", type=Path, default=[], metavar="WAV",
+                      help="the caller's answers, each spoken when the agent next waits for one")
+    said.add_argument("--caller-script", type=Path, metavar="CALLER.yaml",
+                      help="a caller script (bench/caller_scripts/*.yaml): answers per question, pauses, keys, "
+                           "read-back replies; result.json gets a script_check section")
     p.add_argument("--answered-by", type=Path, metavar="WAV",
                    help="outbound call: what the line says when answered (a greeting or a voicemail); "
                         "answering-machine detection decides how the agent starts")
@@ -306,9 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(p)
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("understand", help="understand one recorded answer")
+    p = sub.add_parser("understand", help="understand recorded answers: one JSON line per file")
     p.add_argument("--question", choices=["consent", "score", "resolved", "feedback"], required=True)
-    p.add_argument("file", type=Path)
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE")
     _add_engine_options(p)
     p.set_defaults(func=cmd_understand)
 

@@ -10,38 +10,56 @@ from .audio.phoneline import phone_line
 from .audio.wavio import write_wav
 from .dialogue.survey import CustomerContext
 from .runtime import Runtime, RuntimeOptions
-from .simulate import run_call, transcript_lines, write_outputs
-from .speak.tts import EspeakSynthesizer
+from .prompts_data import load_yaml
+from .simulate import transcript_lines, write_outputs
+from .speak.tts import EspeakSynthesizer, Synthesizer
 
-# What the demo caller says, in order; each is spoken when the agent next waits for an answer.
-DEMO_ANSWERS = [
-    "Sí, claro.",
-    "Cuatro.",
-    "No, sigue igual.",
-    "Que me atiendan más rápido, por favor.",
-    "No, gracias.",
-]
+def caller_voice() -> Synthesizer:
+    """The synthetic caller: a Kokoro Spanish voice when installed (Whisper understands it as it would
+    a person), else espeak-ng, which Whisper hardly understands at all."""
+    from .models.registry import installed_path, load_manifest
+
+    specs, _ = load_manifest()
+    kokoro = installed_path(specs["kokoro-82m"]) if "kokoro-82m" in specs else None
+    if kokoro is not None:
+        from .speak.kokoro import KokoroSynthesizer
+
+        return KokoroSynthesizer(kokoro, voice="em_alex")
+    return EspeakSynthesizer(voice="es-419+m3", words_per_minute=140, pitch=40)
+
+
+def _with_wavs(turns: list, wavs: dict[str, str]) -> list:
+    """A caller-script turn list with each line key replaced by its WAV file."""
+    return [wavs.get(t, t) if isinstance(t, str) else t for t in turns]
 
 
 def run_demo(out: Path, options: RuntimeOptions) -> int:
+    from .caller_script import parse_caller_script, run_scripted_call
+
     options.company = options.company if options.company != "Servicios Ejemplo" else "Telecom del Norte"
-    caller_voice = EspeakSynthesizer(voice="es-419+m3", words_per_minute=140, pitch=40)
-    caller = []
-    for i, text in enumerate(DEMO_ANSWERS):
-        audio = phone_line(caller_voice.synthesize(text), SAMPLE_RATE, snr_db=30, seed=i, out_rate=SAMPLE_RATE)
-        write_wav(out / "caller" / f"{i + 1}.wav", audio, SAMPLE_RATE)
-        caller.append(audio)
-    print(f"Synthetic caller ({caller_voice.voice_id}, 8 kHz μ-law line) will answer: "
-          + " / ".join(f"«{t}»" for t in DEMO_ANSWERS))
+    data = load_yaml("demo_caller.yaml")
+    voice = caller_voice()
+    wavs: dict[str, str] = {}
+    for i, (key, text) in enumerate(data["lines"].items()):
+        audio = phone_line(voice.synthesize(text), SAMPLE_RATE, snr_db=30, seed=i, out_rate=SAMPLE_RATE)
+        wavs[key] = str(write_wav(out / "caller" / f"{key}.wav", audio, SAMPLE_RATE))
+    raw = {qid: ({**spec, "say": _with_wavs(spec["say"], wavs)} if "say" in spec
+                 else {k: _with_wavs(v, wavs) for k, v in spec.items()})
+           for qid, spec in data["script"].items()}
+    script = parse_caller_script({**raw, "customer": data["customer"]}, out / "caller" / "script.yaml")
+    print(f"Synthetic caller ({voice.voice_id}, 8 kHz μ-law line) answers what it is asked: "
+          + " / ".join(f"«{t}»" for t in list(data["lines"].values())[:5]) + "; read-backs truthfully")
     runtime = Runtime(options)
     print(f"ASR: {runtime.recognizer.name}; voice: {runtime.synthesizer.voice_id}; "
           f"rendering fixed prompts… {runtime.prerender()} new\n")
-    customer = CustomerContext(company=options.company, name="Ana López", customer_id="C-1001",
-                               phone="+525512345678", topic="su servicio de internet", local_hour=11)
-    call = run_call(runtime, customer, caller)
+    customer = CustomerContext(company=options.company, name=data["customer"]["name"], customer_id="C-1001",
+                               phone="+525512345678", topic=data["customer"]["topic"], local_hour=11)
+    call = run_scripted_call(runtime, script, customer=customer)
     result = write_outputs(call, customer, out)
     print("\n".join(transcript_lines(call.events)))
     print("\nresult:", json.dumps({k: result[k] for k in ("consent", "score", "resolved", "feedback", "opt_out",
                                                             "outcome", "transferred", "ticket")}, ensure_ascii=False))
+    check = call.script_check
+    print("stored answers match what the caller meant:", "yes" if check["matches"] else f"NO — {check}")
     print(f"written: {out}/result.json, {out}/events.jsonl, {out}/conversation.wav (agent left, caller right)")
-    return 0
+    return 0 if check["matches"] else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from .listen.asr import Hints, RecognitionStream, Recognizer, Transcript, VoskRe
 from .models.registry import MissingModelError, load_manifest, models_home, resolve
 from .session import CallSession, EventSink, SessionConfig, render_tunes
 from .speak.cache import PromptCache
+from .speak.kokoro import KokoroSynthesizer
 from .speak.sentences import split_sentences
 from .speak.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer
 from .understand.decide import Understander
@@ -24,10 +26,11 @@ from .understand.decide import Understander
 class RuntimeOptions:
     company: str = "Servicios Ejemplo"
     asr: str = "auto"            # auto | vosk | whisper
-    tts: str = "auto"            # auto | piper | espeak
+    tts: str = "auto"            # auto (Piper es_MX, else Kokoro, else espeak-ng) | piper | kokoro | espeak
     vosk_model: Path | None = None    # explicit model directory (overrides the manifest)
     whisper_model: Path | None = None
     piper_voice: Path | None = None   # explicit .onnx (its .onnx.json beside it)
+    kokoro_voice: str = "em_santa"    # em_santa | em_alex | ef_dora
     cache_dir: Path | None = None
     transfer_enabled: bool = True
     callback_number: str | None = None  # said in voicemail messages
@@ -79,17 +82,42 @@ def build_recognizer(options: RuntimeOptions) -> Recognizer:
 
 
 def build_synthesizer(options: RuntimeOptions) -> Synthesizer:
-    voice = options.piper_voice or _env_path("ENCUESTADOR_PIPER_VOICE")
-    if voice is None and options.tts in ("auto", "piper"):
-        specs, preferred = load_manifest()
-        found = resolve(preferred["tts"], specs)
-        if found:
-            spec, directory = found
-            voice = directory / next(f.path for f in spec.files if f.path.endswith(".onnx"))
-    if voice is not None and options.tts != "espeak":
-        return PiperSynthesizer(voice)
-    if options.tts == "piper":
-        raise MissingModelError("piper-es_MX-claude-high", models_home())
+    """The voice: ``auto`` takes Piper es_MX when installed, else Kokoro-82M, else espeak-ng es-419;
+    an explicit engine whose model is missing raises ``MissingModelError``."""
+    log = logging.getLogger(__name__)
+    if options.tts not in ("auto", "piper", "kokoro", "espeak"):
+        raise ValueError(f"unknown tts engine {options.tts!r}: auto, piper, kokoro or espeak")
+    if options.tts == "espeak":
+        log.info("voice: espeak-ng es-419 (asked for with tts=espeak)")
+        return EspeakSynthesizer()
+    specs, preferred = load_manifest()
+
+    def of_kind(kind: str) -> list[str]:
+        return [n for n in preferred.get("tts", []) if n in specs and specs[n].kind == kind]
+
+    if options.tts in ("auto", "piper"):
+        voice = options.piper_voice or _env_path("ENCUESTADOR_PIPER_VOICE")
+        why = "voice file given"
+        if voice is None:
+            found = resolve(of_kind("piper"), specs)
+            if found:
+                spec, directory = found
+                voice = directory / next(f.path for f in spec.files if f.path.endswith(".onnx"))
+                why = f"{spec.name} installed"
+        if voice is not None:
+            log.info("voice: Piper %s (tts=%s, %s)", Path(voice).name, options.tts, why)
+            return PiperSynthesizer(voice)
+        if options.tts == "piper":
+            raise MissingModelError("piper-es_MX-claude-high", models_home())
+    found = resolve(of_kind("kokoro"), specs)
+    if found:
+        spec, directory = found
+        why = "asked for with tts=kokoro" if options.tts == "kokoro" else f"no Piper es_MX voice, {spec.name} installed"
+        log.info("voice: Kokoro %s (%s)", options.kokoro_voice, why)
+        return KokoroSynthesizer(directory, voice=options.kokoro_voice, threads=options.cpu_threads)
+    if options.tts == "kokoro":
+        raise MissingModelError("kokoro-82m", models_home())
+    log.info("voice: espeak-ng es-419 (tts=auto: neither a Piper es_MX voice nor Kokoro-82M is installed)")
     return EspeakSynthesizer()
 
 

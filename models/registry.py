@@ -36,6 +36,7 @@ class FileSpec:
     path: str
     size: int | None
     sha256: str | None
+    url: str | None = None  # where this file is downloaded from, when not ``source`` + ``path``
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def load_manifest(path: Path = MANIFEST) -> tuple[dict[str, ModelSpec], dict[str
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     specs = {}
     for name, m in data["models"].items():
-        files = tuple(FileSpec(p, f.get("size"), f.get("sha256")) for p, f in m["files"].items())
+        files = tuple(FileSpec(p, f.get("size"), f.get("sha256"), f.get("url")) for p, f in m["files"].items())
         specs[name] = ModelSpec(name, m["kind"], m.get("description", ""), m.get("license", ""),
                                 bool(m.get("required", False)), files, m.get("source"), m.get("archive"),
                                 m.get("archive_root", ""), tuple(m.get("mirror_dirs", [])))
@@ -168,7 +169,7 @@ def fetch_model(spec: ModelSpec, home: Path | None = None, mirror: Path | None =
             _fetch_archive(spec, directory, todo, report)
         else:
             for f in todo:
-                tmp = download(spec.source.rstrip("/") + "/" + f.path, directory / f.path)
+                tmp = download(f.url or spec.source.rstrip("/") + "/" + f.path, directory / f.path)
                 _install(tmp, directory / f.path, f)
                 report.installed.append(f.path)
     except VerificationError as e:

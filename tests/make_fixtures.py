@@ -22,7 +22,7 @@ from encuestador.audio.phoneline import phone_line
 from encuestador.audio.wavio import write_wav
 from encuestador.speak.tts import EspeakSynthesizer
 
-FIXTURE_VERSION = 3
+FIXTURE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,12 @@ FIXTURES = [
     Fixture("k_cuatro", "Cuatro.", voice="kokoro:em_alex"),
     Fixture("k_ocho", "Ocho.", voice="kokoro:em_alex"),
     Fixture("k_no_cinco", "No, cinco.", voice="kokoro:em_alex"),
+    Fixture("ks_si", "Sí.", voice="kokoro:em_santa"),
+    Fixture("ks_no", "No.", voice="kokoro:em_santa"),
+    Fixture("ks_cinco", "Cinco.", voice="kokoro:em_santa"),
+    Fixture("ks_no_sigue_igual", "No, sigue igual.", voice="kokoro:em_santa"),
+    Fixture("ks_opt_out", "No me vuelvan a llamar.", voice="kokoro:em_santa"),
+    Fixture("ks_human", "Quiero hablar con una persona.", voice="kokoro:em_santa"),
 ]
 
 

@@ -74,3 +74,26 @@ def test_missing_model_is_one_clear_message(tmp_path, wavs):
     assert proc.returncode == 3
     assert "faster-whisper-base" in proc.stderr and "encuestador models fetch" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_understand_several_files_one_json_line_each(wavs, whisper_dir, tmp_path, capsys):
+    from encuestador.cli import main
+
+    code = main(["understand", "--question", "score", str(wavs["cuatro"]), str(wavs["si"]),
+                 "--whisper-model", str(whisper_dir), "--tts", "espeak"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert code == 0 and len(lines) == 2
+    assert [line["file"] for line in lines] == [str(wavs["cuatro"]), str(wavs["si"])]
+    assert (lines[0]["intent"], lines[0]["score"]) == ("score", 4)
+    for line in lines:
+        assert set(line) >= {"file", "intent", "score", "text", "confidence", "confirm"}
+        assert isinstance(line["confirm"], bool)
+
+    missing = tmp_path / "no-such.wav"
+    code = main(["understand", "--question", "consent", str(missing), str(wavs["si"]),
+                 "--whisper-model", str(whisper_dir), "--tts", "espeak"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert code == 2 and len(lines) == 2
+    assert lines[0]["file"] == str(missing) and "error" in lines[0] and "intent" not in lines[0]
+    assert lines[1]["file"] == str(wavs["si"]) and "intent" in lines[1] and "error" not in lines[1]
