@@ -4,6 +4,10 @@ Caller audio frames and keypad digits go in (``push_audio``, ``push_dtmf``); age
 (``pull_audio``) and actions for the transport (``Transfer``, ``Hangup``) are queued in ``actions``.
 ``pull_audio`` only reads a preallocated ring buffer, so the media thread never waits; everything
 else (VAD, ASR, dialogue, TTS) runs on the thread that calls ``push_audio`` — a per-call worker.
+
+Which question an utterance answers, and when a turn ends, is the ``TurnTaker``'s job
+(``listen/turns.py``); the session plays prompts, cuts them on barge-in, runs the timers and hands
+turns and keys to the dialogue (or, for an answer the caller went on with, has it ``revise`` one).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from .audio.level import DcRemover, LevelMeter
 from .audio.plc import LossConcealer
 from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
-from .dialogue.script import Question
 from .dialogue.survey import SurveyDialogue
 from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Heard, NoInput, PlayTune, Say,
                      SpeechEnded, SpeechStarted, Transfer)
@@ -195,9 +198,9 @@ class CallSession:
         hit = self._inband.process(frame)
         # A key tone is not speech: the endpointer hears silence while one sounds.
         if self._inband.tone_present:
-            self._step_endpointer(self._silence, 0.0)
+            self._listen(self._silence, 0.0)
         else:
-            self._step_endpointer(frame, self._inband.frame_power)
+            self._listen(frame, self._inband.frame_power)
         self._level.update(self._inband.frame_power, self.turns.in_speech)
         if hit is not None:
             self._key(hit.key, "inband")
@@ -271,7 +274,8 @@ class CallSession:
         self._to_speak = deque(item for item in self._to_speak if not item.interruptible)
         self._log(BargeIn(self.now_ms, cause, segment.prompt))
 
-    def _step_endpointer(self, frame: np.ndarray, power: float | None = None) -> None:
+    def _listen(self, frame: np.ndarray, power: float | None = None) -> None:
+        """The frame to the turn-taker; speech that starts or a turn that ends goes on from here."""
         heard = self._heard_of_reply_ms()
         result = self.turns.process(frame, power, self.dialogue.awaiting, self.now_ms, heard)
         if result is None:

@@ -5,8 +5,11 @@ fillers before and courtesies after — each labelled with the question it answe
 and the score. The phrasings are written independently of the parser's phrase lists (some say things
 those lists do not contain), so the accuracy is a measurement, not a tautology.
 
-Audio set (≥ 300): short answers spoken by several espeak-ng Spanish voices at two rates, through a
-phone line (8 kHz μ-law, line noise at a given SNR, 3–5 % of 20 ms frames lost and concealed).
+Out-of-grammar answers (``OUT_OF_GRAMMAR``): things said at a closed question that are not one of its
+answers ("seis", "no sé", "cuatro" at a yes/no question), labelled ``unknown``: never to be stored.
+
+The spoken sets (Kokoro and espeak-ng voices, real recordings, through a phone line) are built from
+these in ``bench/answer_sets.py``.
 """
 
 from __future__ import annotations
@@ -79,6 +82,22 @@ def base_items() -> list[Item]:
     return items
 
 
+# Out-of-grammar answers: heard at a closed question but not one of its answers, so they must never be
+# stored (the agent asks again). Digits outside 1–5 at the score question, digits at a yes/no question,
+# and "I don't know" / "maybe" / a range. Labelled ``unknown``.
+OUT_OF_GRAMMAR = {
+    "score": ["cero", "seis", "siete", "ocho", "nueve", "diez", "un ocho", "le doy un diez", "no sé",
+              "entre tres y cuatro", "no me acuerdo"],
+    "consent": ["cuatro", "cinco", "no sé", "tal vez"],
+    "resolved": ["cuatro", "cinco", "no sé", "tal vez"],
+}
+
+
+def out_of_grammar_items() -> list[Item]:
+    """The out-of-grammar answers of every closed question, each labelled ``unknown``."""
+    return [Item(question, t, "unknown") for question, texts in OUT_OF_GRAMMAR.items() for t in texts]
+
+
 def written_set(size: int = 600, seed: int = 7) -> list[Item]:
     """Every base answer once as written, then filler/courtesy variants up to ``size``."""
     rng = random.Random(seed)
@@ -92,13 +111,3 @@ def written_set(size: int = 600, seed: int = 7) -> list[Item]:
             seen.add((item.question, text))
             out.append(Item(item.question, text, item.intent, item.score))
     return out
-
-
-VOICES = [("es-419", 150, 50), ("es", 140, 45), ("es-419+f3", 165, 60), ("es+m3", 155, 40)]
-
-
-def audio_items(seed: int = 11, per_voice: int = 40) -> list[Item]:
-    """Short answers for the audio set: a seeded sample of the base answers (no filler variants)."""
-    rng = random.Random(seed)
-    bases = [i for i in base_items() if len(i.text) <= 40]
-    return rng.sample(bases, per_voice)

