@@ -76,7 +76,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .audio.wavio import AudioFormatError, read_wav
     from .dialogue.survey import CustomerContext
     from .runtime import Runtime
-    from .caller_script import CallerScriptError, load_caller_script, run_scripted_call
+    from .caller_script import CallerScriptError, load_caller_script
+    from .scripted_caller import run_scripted_call
     from .simulate import run_call, transcript_lines, write_outputs
 
     script = None

@@ -34,7 +34,8 @@ def _with_wavs(turns: list, wavs: dict[str, str]) -> list:
 
 
 def run_demo(out: Path, options: RuntimeOptions) -> int:
-    from .caller_script import parse_caller_script, run_scripted_call
+    from .caller_script import parse_caller_script
+    from .scripted_caller import run_scripted_call
 
     options.company = options.company if options.company != "Servicios Ejemplo" else "Telecom del Norte"
     data = load_yaml("demo_caller.yaml")

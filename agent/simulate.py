@@ -3,7 +3,7 @@
 Each caller recording is "spoken" when the agent next waits for an answer (after its prompt has
 finished and a short human gap); between recordings the caller is silent. ``drive`` is the frame loop;
 what the caller does each frame is a ``Caller`` (``RecordedCaller`` here, the scripted caller of
-``caller_script.py``).
+``scripted_caller.py``).
 """
 
 from __future__ import annotations

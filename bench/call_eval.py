@@ -65,7 +65,7 @@ def _p(values: list[float], q: float) -> float | None:
 
 def call_metrics(call) -> dict:
     """What one scripted call did, beyond its check."""
-    from encuestador.caller_script import response_gaps
+    from encuestador.script_check import response_gaps
 
     check = call.script_check
     result = call.result
@@ -186,7 +186,8 @@ def main() -> int:
     parser.add_argument("--show-mismatches", action="store_true", help="print the transcript of each mismatch")
     args = parser.parse_args()
     _use_repo_models()
-    from encuestador.caller_script import CallerScriptError, load_caller_scripts, run_scripted_call
+    from encuestador.caller_script import CallerScriptError, load_caller_scripts
+    from encuestador.scripted_caller import run_scripted_call
     from encuestador.models.registry import MissingModelError, installed_path, load_manifest
     from encuestador.runtime import Runtime, RuntimeOptions
     from encuestador.simulate import transcript_lines

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from encuestador.caller_script import (CallerScriptError, ScriptedCaller, confirm_answer, expected_call,
-                                       load_caller_script, load_caller_scripts, parse_caller_script,
-                                       run_scripted_call, score_call)
+from encuestador.caller_script import CallerScriptError, load_caller_script, load_caller_scripts, parse_caller_script
+from encuestador.script_check import confirm_answer, expected_call, score_call
+from encuestador.scripted_caller import ScriptedCaller, run_scripted_call
 from encuestador.dialogue.survey import Confirmation, SurveyResult
 from encuestador.events import Say
 from encuestador.understand.parser import Understanding
@@ -236,7 +236,7 @@ confirm: {yes: [{keys: "1"}], no: [{keys: "2"}]}
 def test_a_prompt_said_over_the_callers_voice_is_not_answered(tmp_path, said_at_ms, answered):
     """Voice 0–500 ms then trailing silence: a prompt begun while the caller spoke was talked over (the
     caller waits for the next); one begun in the trailing silence is answered."""
-    from encuestador.caller_script import Clip
+    from encuestador.scripted_caller import Clip
 
     s = script_of(tmp_path, "consent: {means: yes, say: [a.wav, {keys: '1'}]}\n")
     wav = s.wavs()[0]
