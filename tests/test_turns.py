@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from encuestador.store import Store, StoreSink
 from encuestador.events import AnswerCorrected, AnswerRecorded, Heard, Say, SpeechStarted
 from test_early_decision import SILENCE, pcm, say, waiting_at
 
@@ -69,8 +70,11 @@ def test_ocho_at_the_score_question_stores_no_score(runtime, wavs, load_wav):
     assert [e.prompt for e in session.events if isinstance(e, Say)][-1] == "score.keypad"  # asks for the keypad
 
 
-def test_cuatro_no_cinco_never_leaves_the_first_value_stored(runtime, wavs, load_wav):
+def test_cuatro_no_cinco_never_leaves_the_first_value_stored(runtime, wavs, load_wav, tmp_path):
     session, _ = waiting_at(runtime, "score")
+    store = Store(tmp_path / "s.db")
+    store.start_call("c1", "C-1", "+525512345678")
+    session.sinks.append(StoreSink(store, "c1", "+525512345678"))
     say(session, np.concatenate([pcm(load_wav, wavs["k_cuatro"]), silence(500), pcm(load_wav, wavs["k_no_cinco"])]),
         then_silent_ms=1500)
     assert [e for e in session.events if isinstance(e, Heard)][-1].continues  # one answer, decided again
@@ -83,6 +87,10 @@ def test_cuatro_no_cinco_never_leaves_the_first_value_stored(runtime, wavs, load
         settle(session, "score", 5)
     assert corrections and corrections[0][:2] == ("score", 4) and session.dialogue.result.score in (5, None)
     assert recorded(session, "score")[-1] == session.dialogue.result.score
+    # The store holds the latest value, and the history of what was heard.
+    assert store.call("c1")["score"] == session.dialogue.result.score
+    history = [a["value"] for a in store.call("c1")["answers"] if a["question"] == "score"]
+    assert history[0] == 4 and history[-1] == session.dialogue.result.score
 
 
 def test_speech_after_the_caller_heard_the_question_answers_it(runtime, wavs, load_wav):
