@@ -10,7 +10,7 @@ import pytest
 
 from encuestador.store import Store, StoreSink
 from encuestador.events import AnswerCorrected, AnswerRecorded, Heard, Say, SpeechStarted
-from test_early_decision import SILENCE, pcm, say, waiting_at
+from test_early_decision import SILENCE, frames, pcm, say, waiting_at
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +102,37 @@ def test_speech_after_the_caller_heard_the_question_answers_it(runtime, wavs, lo
     assert not any(isinstance(e, SpeechStarted) and e.continues for e in session.events)
     assert [e for e in session.events if isinstance(e, Heard)][-1].question == "resolved"
     assert session.dialogue.result.score == 4 and recorded(session, "score") == [4]
+
+
+# -- the turn-taker on its own -------------------------------------------------------------------
+
+def feed(taker, audio, awaiting, start_ms, heard_ms):
+    """Frames of ``audio`` (then 1 s of silence) through ``taker``; what it reported, with times."""
+    out = []
+    for i, f in enumerate(frames(np.concatenate([audio, silence(1000)]))):
+        now = start_ms + i * 20
+        result = taker.process(f, None, awaiting, now, heard_ms(now))
+        if result is not None:
+            out.append((now, result))
+    return out
+
+
+@pytest.mark.parametrize("heard_ms,continues", [(300, True), (1500, False)])
+def test_turn_taker_joins_speech_started_before_the_reply_was_heard(runtime, wavs, load_wav, heard_ms, continues):
+    from encuestador.listen.turns import SpeechStart, Turn, TurnTaker
+
+    taker = TurnTaker(runtime.understander)
+    consent, score = runtime.script.questions["consent"], runtime.script.questions["score"]
+    reported = feed(taker, pcm(load_wav, wavs["k_si"]), consent, 0, lambda now: 1 << 30)
+    first = [r for _, r in reported]
+    assert isinstance(first[0], SpeechStart) and not first[0].continues
+    [(ended_at, turn)] = [(t, r) for t, r in reported if isinstance(r, Turn)]
+    assert turn.question.id == "consent" and not turn.continues
+    taker.listen(score)  # the dialogue moved on: our reply (the score question) starts playing
+    second = [r for _, r in feed(taker, pcm(load_wav, wavs["k_claro"]), score, ended_at + 20, lambda now: heard_ms)]
+    assert isinstance(second[0], SpeechStart) and second[0].continues is continues
+    [again] = [r for r in second if isinstance(r, Turn)]
+    assert again.continues is continues
+    assert again.question.id == ("consent" if continues else "score")
+    if continues:  # decided on both parts: longer than either
+        assert len(again.audio) > len(turn.audio) + len(pcm(load_wav, wavs["k_claro"])) // 2
