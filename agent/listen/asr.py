@@ -181,7 +181,7 @@ class WhisperRecognizer:
         start = time.perf_counter()
         with self._lock:
             encoded = self._encode(audio)
-            text, mean_logprob, text_score = self._decode(encoded, min(2 * hints.max_words + 8, 220), hints.context)
+            text, mean_logprob, text_score = self._decode(encoded, self._token_budget(audio, hints), hints.context)
             scores, best_raw = {}, None
             if hints.closed:
                 # The context primes only the free transcript: candidates scored without it were right
@@ -194,6 +194,15 @@ class WhisperRecognizer:
         elapsed = int((time.perf_counter() - start) * 1000)
         return Transcript(text, float(np.exp(mean_logprob)), self.name, elapsed, scores,
                           text_score if text else None, best_raw)
+
+    # Nobody says more than this many tokens a second (fast Spanish is about 7 syllables/s): a longer
+    # transcript of a short answer is Whisper looping ("le doy tres, le doy tre, le do y tres…").
+    TOKENS_PER_SECOND = 10
+
+    def _token_budget(self, audio: np.ndarray, hints: Hints) -> int:
+        """How many tokens the transcript may have: the hints' word bound, and what the audio can hold."""
+        spoken = 6 + int(self.TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE)
+        return min(2 * hints.max_words + 8, 220, spoken)
 
     def _prior(self, hints: Hints) -> dict[str, float]:
         """Each candidate's log-likelihood on silence (computed once per candidate list)."""
