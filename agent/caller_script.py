@@ -36,10 +36,10 @@ from typing import Any
 import yaml
 
 from .dialogue.survey import CustomerContext
+from .understand.parser import REQUESTS
 
 QUESTIONS = ("consent", "score", "resolved", "feedback", "offer_human")
 YES_NO = ("consent", "resolved", "offer_human")
-REQUESTS = ("opt_out", "human", "wrong_person", "callback_later")
 TOP_KEYS = {"description", "voice", "customer", "line", "expect", "confirm", *QUESTIONS}
 CUSTOMER_KEYS = {"name", "topic", "hour"}
 LINE_DEFAULTS = {"snr_db": 30.0, "loss": 0.0, "seed": 0}

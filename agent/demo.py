@@ -17,10 +17,9 @@ from .speak.tts import EspeakSynthesizer, Synthesizer
 def caller_voice() -> Synthesizer:
     """The synthetic caller: a Kokoro Spanish voice when installed (Whisper understands it as it would
     a person), else espeak-ng, which Whisper hardly understands at all."""
-    from .models.registry import installed_path, load_manifest
+    from .models.registry import installed
 
-    specs, _ = load_manifest()
-    kokoro = installed_path(specs["kokoro-82m"]) if "kokoro-82m" in specs else None
+    kokoro = installed("kokoro-82m")
     if kokoro is not None:
         from .speak.kokoro import KokoroSynthesizer
 

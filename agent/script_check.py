@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from .audio import FRAME_MS
-from .caller_script import QUESTIONS, REQUESTS, CallerScript
+from .caller_script import QUESTIONS, CallerScript
 from .dialogue.script import SurveyScript
 from .dialogue.survey import Confirmation, CustomerContext, SurveyDialogue, SurveyResult
 from .events import Heard
 from .simulate import SimulatedCall
-from .understand.parser import Understanding
+from .understand.parser import REQUESTS, Understanding
 
 FEEDBACK_RECALL = 0.5           # share of the meant feedback's words the stored text must contain
 

@@ -161,10 +161,9 @@ def real_clips(folder: Path, sample: int | None = None, seed: int = 11) -> list[
 def kokoro_model_dir() -> Path | None:
     """The installed ``kokoro-82m`` model (manifest entry), or None."""
     ensure_home()
-    from encuestador.models.registry import installed_path, load_manifest
+    from encuestador.models.registry import installed
 
-    specs, _ = load_manifest()
-    return installed_path(specs["kokoro-82m"]) if "kokoro-82m" in specs else None
+    return installed("kokoro-82m")
 
 
 def _espeak_version() -> str:

@@ -95,11 +95,11 @@ class _Voices:
 
                 self._made[key] = EspeakSynthesizer(voice.split(":", 1)[1], words_per_minute=round(160 * speed))
             else:
-                from encuestador.models.registry import MissingModelError, installed_path, load_manifest, models_home
+                from encuestador.models.registry import MissingModelError, installed, models_home
                 from encuestador.speak.kokoro import KokoroSynthesizer
 
                 if self._kokoro_dir is None:
-                    self._kokoro_dir = installed_path(load_manifest()[0]["kokoro-82m"])
+                    self._kokoro_dir = installed("kokoro-82m")
                     if self._kokoro_dir is None:
                         raise MissingModelError("kokoro-82m", models_home())
                 self._made[key] = KokoroSynthesizer(self._kokoro_dir, voice=voice, speed=speed)

@@ -70,6 +70,12 @@ def models_home() -> Path:
     return Path(base) / "models"
 
 
+def installed(name: str, home: Path | None = None) -> Path | None:
+    """The directory of the manifest's model ``name`` when it is installed, else None."""
+    specs, _ = load_manifest()
+    return installed_path(specs[name], home) if name in specs else None
+
+
 def installed_path(spec: ModelSpec, home: Path | None = None) -> Path | None:
     """The model's directory if every file is present with its pinned size, else None."""
     directory = (home or models_home()) / spec.name

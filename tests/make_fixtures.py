@@ -71,10 +71,10 @@ def synthesizer(fixture: Fixture):
         return _voices[fixture.voice]
     if not fixture.voice.startswith("kokoro:"):
         return EspeakSynthesizer(fixture.voice, fixture.wpm, fixture.pitch)
-    from encuestador.models.registry import installed_path, load_manifest
+    from encuestador.models.registry import installed
     from encuestador.speak.kokoro import KokoroSynthesizer
 
-    model = installed_path(load_manifest()[0]["kokoro-82m"])
+    model = installed("kokoro-82m")
     if model is None:
         raise RuntimeError("kokoro-82m is not installed: run `make models` (it copies from ../shared/models)")
     return _voices.setdefault(fixture.voice, KokoroSynthesizer(model, voice=fixture.voice.split(":", 1)[1]))

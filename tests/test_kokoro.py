@@ -10,7 +10,7 @@ import pytest
 
 from encuestador.audio import SAMPLE_RATE
 from encuestador.listen.asr import Hints
-from encuestador.models.registry import installed_path, load_manifest
+from encuestador.models.registry import installed, load_manifest
 from encuestador.speak.kokoro import MAX_TOKENS, VOCAB, KokoroSynthesizer, _split_long, kokoro_phonemes
 from encuestador.understand.text import tokenize
 
@@ -19,7 +19,7 @@ DIGITS = {"1": "uno", "2": "dos", "3": "tres", "4": "cuatro", "5": "cinco"}
 
 
 def kokoro_dir():
-    return installed_path(load_manifest()[0]["kokoro-82m"])
+    return installed("kokoro-82m")
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,7 @@ def test_auto_voice_is_kokoro_when_installed_else_espeak(monkeypatch, tmp_path, 
     caplog.set_level(logging.INFO, logger="encuestador.runtime")
     if kokoro_dir() is None:
         pytest.fail("kokoro-82m is not installed: run `encuestador models fetch kokoro-82m`")
-    if installed_path(load_manifest()[0]["piper-es_MX-claude-high"]) is None and \
-            installed_path(load_manifest()[0]["piper-es_MX-ald-medium"]) is None:
+    if installed("piper-es_MX-claude-high") is None and installed("piper-es_MX-ald-medium") is None:
         voice = build_synthesizer(RuntimeOptions(tts="auto"))
         assert voice.name == "kokoro" and "Kokoro em_santa" in caplog.text
     assert build_synthesizer(RuntimeOptions(tts="kokoro", kokoro_voice="ef_dora")).voice_id.startswith("kokoro:v1.0-int8:ef_dora:")

@@ -16,13 +16,12 @@ from typing import Any
 
 from ..events import AnswerCorrected, AnswerRecorded, ConfirmAsked, Event, Hangup, PlayTune, Say, TicketOpened, Transfer
 from ..understand.feedback import analyze_feedback
-from ..understand.parser import Understanding
+from ..understand.parser import REQUESTS, Understanding
 from .script import Closing, Question, SurveyScript
 
 MAX_REPEATS = 3
 _ANSWER_INTENTS = {"yes_no": ("yes", "no"), "score": ("score",)}
 ANSWER_FIELDS = ("consent", "score", "resolved", "feedback", "offer_human")
-REQUESTS = ("opt_out", "human", "wrong_person", "callback_later")  # intents heard at any question
 
 
 @dataclass

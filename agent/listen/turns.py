@@ -86,10 +86,11 @@ class TurnTaker:
     def listen(self, question: Question | None) -> None:
         """The dialogue now awaits ``question``: new timings, and any recognition of the old one dropped.
         Speech already in progress goes on as the answer it started as."""
-        if question is not None and not self.endpointer.in_speech:
+        if self.endpointer.in_speech:
+            return
+        if question is not None:
             self.endpointer.reset(self.config.free if question.kind == "free" else self.config.closed)
-        if not self.endpointer.in_speech:
-            self._stream = None
+        self._stream = None
 
     def forget(self) -> None:
         """A key or a time-out answered: drop the speech in progress and the chance to continue."""

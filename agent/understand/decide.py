@@ -20,10 +20,9 @@ import numpy as np
 
 from ..dialogue.script import Question, SurveyScript
 from ..listen.asr import Hints, RecognitionStream, Recognizer, Transcript
-from .parser import IntentParser, Understanding
+from .parser import REQUESTS, IntentParser, Understanding
 from .text import tokenize
 
-GLOBAL_INTENTS = ("opt_out", "human", "wrong_person", "callback_later")
 _PARSER_KIND = {"yes_no": "yes_no", "score": "score", "free": "free"}
 _NOT_AN_ANSWER = ("unknown", "repeat", "silence")
 
@@ -92,7 +91,7 @@ class Understander:
         text = transcript.text
         parsed = self.parser.parse(text, _PARSER_KIND[question.kind])
         plain = parsed.confidence >= self.policy.plain_text
-        if parsed.intent in GLOBAL_INTENTS:
+        if parsed.intent in REQUESTS:
             # Said in the transcript: at once when plainly, read back when only nearly.
             return replace(parsed, confirm=not plain)
         if parsed.intent == "silence" or question.kind == "free":

@@ -15,7 +15,8 @@ from .text import tokenize, word_similarity
 INTENTS = ("score", "yes", "no", "opt_out", "human", "repeat", "callback_later", "wrong_person",
            "unknown", "silence")
 QUESTION_KINDS = ("score", "yes_no", "free")
-_GLOBAL_ORDER = ("opt_out", "human", "wrong_person", "callback_later")
+# Requests a caller may make at any question instead of answering it, in the order they outrank each other.
+REQUESTS = ("opt_out", "human", "wrong_person", "callback_later")
 FUZZY_THRESHOLD = 0.8
 
 
@@ -72,7 +73,7 @@ class IntentParser:
         data = data or load_yaml("understanding.yaml")
         self.fillers = {tuple(tokenize(f)) for f in data["fillers"]}
         self.corrections = {w for phrase in data.get("corrections", []) for w in tokenize(phrase)}
-        self._global = {name: PhraseMatcher({name: data["intents"][name]}) for name in _GLOBAL_ORDER}
+        self._global = {name: PhraseMatcher({name: data["intents"][name]}) for name in REQUESTS}
         self._repeat = PhraseMatcher({"repeat": data["intents"]["repeat"]})
         numbers = {int(k): [str(k)] + v for k, v in data["numbers"].items()}
         self._numbers = PhraseMatcher(numbers)
@@ -100,7 +101,7 @@ class IntentParser:
         tokens = self._strip_fillers(tokenize(text))
         if not tokens:
             return Understanding("silence", text=text, confidence=1.0)
-        for name in _GLOBAL_ORDER:
+        for name in REQUESTS:
             matches = self._global[name].find(tokens)
             if matches:
                 slots = self._callback_slots(tokens) if name == "callback_later" else {}
@@ -135,10 +136,10 @@ class IntentParser:
             # «ocho», «un diez»; and with a score beside it («cinco, seis, siete…», a recogniser
             # echoing its digit prompt) it is no one score either.
             return Understanding("unknown", {"out_of_range": True}, 0.5, text)
-        matches = sorted(numbers + verbal, key=lambda m: m.start)
+        said = numbers + verbal
         # «cuatro… no, cinco», «tres, perdón, cuatro»: what follows the last correction word counts.
         fixes = [i for i, tok in enumerate(tokens) if tok in self.corrections
-                 and any(m.end <= i for m in matches) and any(m.start > i for m in matches)]
+                 and any(m.end <= i for m in said) and any(m.start > i for m in said)]
         if fixes:
             numbers = [m for m in numbers if m.start > fixes[-1]]
             verbal = [m for m in verbal if m.start > fixes[-1]]
