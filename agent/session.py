@@ -267,12 +267,19 @@ class CallSession:
             return
         if not segment.interruptible or not (self.config.barge_in or force):
             return
-        # Cut what is queued; sentences not yet synthesised are dropped unless non-interruptible.
+        self._drop_queued(keep_uninterruptible=True)
+        self._log(BargeIn(self.now_ms, cause, segment.prompt))
+
+    def _drop_queued(self, keep_uninterruptible: bool) -> None:
+        """Cut the audio queued for the caller, and the sentences not yet synthesised (all of them, or
+        all but the non-interruptible ones)."""
         self._playback.clear()
         self._played = self._queued
         self._segments.clear()
-        self._to_speak = deque(item for item in self._to_speak if not item.interruptible)
-        self._log(BargeIn(self.now_ms, cause, segment.prompt))
+        if keep_uninterruptible:
+            self._to_speak = deque(item for item in self._to_speak if not item.interruptible)
+        else:
+            self._to_speak.clear()
 
     def _listen(self, frame: np.ndarray, power: float | None = None) -> None:
         """The frame to the turn-taker; speech that starts or a turn that ends goes on from here."""
@@ -324,10 +331,7 @@ class CallSession:
 
     def _cut_reply(self) -> None:
         """Drop whatever we were saying in reply to the previous turn, closing words included."""
-        self._playback.clear()
-        self._played = self._queued
-        self._segments.clear()
-        self._to_speak.clear()
+        self._drop_queued(keep_uninterruptible=False)
         self._pending_end = None
 
     def _is_echo(self) -> bool:
