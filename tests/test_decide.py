@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from encuestador.dialogue.script import SurveyScript
@@ -85,3 +86,68 @@ def test_candidates_that_do_not_fit_the_audio_are_rejected(understander, score_q
     u = understander.decide(transcript("oiga y cuándo viene el técnico", {"Cuatro.": -30.0, "Tres.": -40.0},
                                        text_score=-8.0), score_q)
     assert u.intent == "unknown"
+
+
+class TwoListens:
+    """A recogniser that answers the first listen (with the question's context and candidates)
+    and the second (plain: neither) with given transcripts, and counts the listens."""
+
+    name = "two-listens"
+
+    def __init__(self, first: Transcript, plain_text: str) -> None:
+        self.first, self.plain = first, Transcript(plain_text, 0.8, "test", 10, {}, -4.0, None)
+        self.listens = 0
+
+    def recognize(self, audio, hints):
+        self.listens += 1
+        return self.first if hints.phrases else self.plain
+
+
+def listen_twice(first, plain_text, question_id="score"):
+    script = SurveyScript.load()
+    recognizer = TwoListens(first, plain_text)
+    u, heard = Understander(recognizer, script).understand(np.zeros(8000, np.float32), script.questions[question_id])
+    return u, heard, recognizer.listens
+
+
+def test_an_answer_taken_at_once_is_listened_to_once():
+    u, _, listens = listen_twice(transcript("Cuatro.", {"Cuatro.": -1.0, "Tres.": -6.0}), "cuatro")
+    assert (u.score, u.confirm, listens) == (4, False, 1)
+
+
+def test_a_garbled_answer_is_heard_again_without_the_context():
+    # The digit prompt made Whisper write nonsense; the plain transcript says the answer and the candidates agree.
+    u, heard, listens = listen_twice(transcript("¡Tresel!", {"Tres.": -1.0, "Cuatro.": -6.0}), "Tres.")
+    assert (u.intent, u.score, u.confirm, listens) == ("score", 3, False, 2)
+    assert heard.text == "Tres."
+
+
+def test_an_answer_the_first_listen_ruled_out_is_at_most_read_back():
+    # «ocho» is out of the scale, «cuatro, tres» two scores: a second transcript saying «tres»
+    # does not store a score at once.
+    for first in ("Ocho.", "cuatro, tres"):
+        u, _, _ = listen_twice(transcript(first, {"Tres.": -1.0, "Ocho.": -4.0}), "Tres.")
+        assert (u.intent, u.score, u.confirm) == ("score", 3, True), first
+
+
+def test_a_read_back_both_transcripts_and_the_candidates_agree_on_is_taken():
+    first = transcript("más o menos", {"Tres.": -3.0, "Cuatro.": -3.6, "Dos.": -4.0})
+    assert Understander(None, SurveyScript.load()).decide(first, SurveyScript.load().questions["score"]).confirm
+    u, _, listens = listen_twice(first, "Más o menos.")
+    assert (u.score, u.confirm, listens) == (3, False, 2)
+
+
+def test_a_read_back_the_second_transcript_does_not_repeat_stays_a_read_back():
+    u, _, _ = listen_twice(transcript("más o menos", {"Tres.": -3.0, "Cuatro.": -3.6, "Dos.": -4.0}), "más o menos bien")
+    assert (u.score, u.confirm) == (3, True)
+
+
+def test_a_yes_that_is_word_for_word_the_context_is_taken_only_when_sure():
+    # «cinco» asked whether he has a minute, heard as «Sí, claro.» — the consent question's context.
+    unsure = {"Sí.": -1.0, "No.": -6.0, "Cinco.": -2.0}
+    u, _, listens = listen_twice(transcript("Sí, claro.", unsure), "Cinco.", "consent")
+    assert (u.intent, u.confirm, listens) == ("yes", True, 2)
+    u, _, _ = listen_twice(transcript("Sí, claro.", unsure), "Sí.", "consent")  # the plain transcript says it too
+    assert (u.intent, u.confirm) == ("yes", False)
+    u, _, listens = listen_twice(transcript("Sí, claro.", {"Sí.": -1.0, "No.": -6.0, "Cinco.": -5.0}), "Cinco.", "consent")
+    assert (u.intent, u.confirm, listens) == ("yes", False, 1)
