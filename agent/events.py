@@ -50,6 +50,7 @@ class Heard(Event):
     early: bool = False   # taken at a pause, before the endpointing hang-over ended
     confirm: bool = False  # not sure enough to store: read back to the caller first
     continues: bool = False  # the previous answer said on: ``question`` decided again on all of it
+    recognized_at_ms: int = 0  # when recognition began (at the first pause when that was reused)
 
 
 @dataclass(frozen=True)

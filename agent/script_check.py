@@ -193,7 +193,16 @@ def response_gaps(call: SimulatedCall) -> list[dict[str, Any]]:
         if not after.size:
             continue
         first_ms = (end_frame + 1 + int(after[0])) * FRAME_MS
-        asr = sum(h.asr_ms for h in heard if end <= h.at_ms <= first_ms)
+        answered = [h for h in heard if end <= h.at_ms <= first_ms]
+        asr = sum(h.asr_ms for h in answered)
+        estimate = first_ms - end
+        if answered:
+            # A live call recognises while the audio goes on: the decision is ready when both the
+            # simulated wait is over and the recognition begun at ``recognized_at_ms`` (the first
+            # pause, when it was reused at the hang-over) has run; the agent's audio follows it.
+            last = answered[-1]
+            ready = max(last.at_ms, last.recognized_at_ms + asr)
+            estimate = ready + (first_ms - last.at_ms) - end
         out.append({"question": v["question"], "wav": v["wav"], "voice_end_ms": end, "agent_ms": first_ms,
-                    "gap_ms": first_ms - end, "asr_ms": asr, "estimate_ms": first_ms - end + asr})
+                    "gap_ms": first_ms - end, "asr_ms": asr, "estimate_ms": estimate})
     return out

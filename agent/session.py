@@ -319,7 +319,8 @@ class CallSession:
                               round(self._level.noise_floor_dbfs, 1)))
         u, transcript = turn.understanding, turn.transcript
         self._log(Heard(self.now_ms, turn.question.id, transcript.text, u.intent, dict(u.slots),
-                        round(u.confidence, 3), transcript.elapsed_ms, turn.early, u.confirm, turn.continues))
+                        round(u.confidence, 3), transcript.elapsed_ms, turn.early, u.confirm, turn.continues,
+                        turn.recognized_at_ms))
         if turn.continues:
             self._cut_reply()
             events = self.dialogue.revise(self._before_turn, u, self.now_ms)

@@ -50,6 +50,7 @@ class Turn:
     continues: bool       # the previous answer, said on: decided again on the joined audio
     speech_ms: int
     audio: np.ndarray = field(repr=False)   # float32, the whole answer (both parts when continued)
+    recognized_at_ms: int = 0  # when its recognition began: at the pause, when reused at the hang-over
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class TurnTaker:
         self._continues = False
         self._previous: Turn | None = None        # the last turn, while it may still go on
         self._previous_end_ms = 0
-        self._speculation: tuple[int, Understanding, Transcript] | None = None  # heard at a pause
+        self._speculation: tuple[int, Understanding, Transcript, int] | None = None  # heard at a pause (and when)
         self._stream: RecognitionStream | None = None  # the answer being recognised as it is spoken
         self._streamed = 0                              # utterance samples fed to it
 
@@ -120,7 +121,7 @@ class TurnTaker:
             if question.kind == "free":
                 return None
             understanding, transcript = self._recognize(question)
-            self._speculation = (self.endpointer.voiced_frames, understanding, transcript)
+            self._speculation = (self.endpointer.voiced_frames, understanding, transcript, now_ms)
             if self.understander.decisive(understanding, transcript, question):
                 self.endpointer.end_now()
                 return self._ended(now_ms, early=True)
@@ -144,11 +145,12 @@ class TurnTaker:
         assert question is not None
         speculation, self._speculation = self._speculation, None
         if speculation is not None and speculation[0] == self.endpointer.voiced_frames:
-            _, understanding, transcript = speculation  # nothing said since the pause
+            _, understanding, transcript, recognized_at = speculation  # nothing said since the pause
         else:
             understanding, transcript = self._recognize(question)
+            recognized_at = now_ms
         turn = Turn(question, understanding, transcript, early, self._continues, self.endpointer.speech_ms,
-                    self._answer_audio())
+                    self._answer_audio(), recognized_at)
         self._previous, self._previous_end_ms = turn, now_ms
         self._question, self._continues = None, False
         return turn
