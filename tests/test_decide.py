@@ -151,3 +151,10 @@ def test_a_yes_that_is_word_for_word_the_context_is_taken_only_when_sure():
     assert (u.intent, u.confirm) == ("yes", False)
     u, _, listens = listen_twice(transcript("Sí, claro.", {"Sí.": -1.0, "No.": -6.0, "Cinco.": -5.0}), "Cinco.", "consent")
     assert (u.intent, u.confirm, listens) == ("yes", False, 1)
+
+
+def test_a_long_answer_both_transcripts_start_with_no_is_still_read_back():
+    # «No, aquí no vive esa persona»: both say «no», but with words the answer does not explain.
+    first = transcript("No, aquí no vives a persona.", {"No.": -2.0, "Se equivocó de número.": -2.5, "Sí.": -4.0})
+    u, _, _ = listen_twice(first, "No, a fin no liberes a persona.", "resolved")
+    assert (u.intent, u.confirm) == ("no", True)

@@ -16,13 +16,17 @@ SILENCE = np.zeros(FRAME_SAMPLES, np.int16)
 
 
 class CountingRecognizer:
-    """The real recogniser, counting the utterances it is given."""
+    """The real recogniser, counting the utterances it is given (``calls``; a second listen to the
+    same utterance without the question's context and candidates is counted apart)."""
 
     def __init__(self, inner) -> None:
-        self.inner, self.name, self.calls = inner, inner.name, 0
+        self.inner, self.name, self.calls, self.second_listens = inner, inner.name, 0, 0
 
     def recognize(self, audio, hints):
-        self.calls += 1
+        if hints.phrases:
+            self.calls += 1
+        else:
+            self.second_listens += 1
         return self.inner.recognize(audio, hints)
 
 
@@ -106,6 +110,7 @@ def test_unclear_answer_waits_for_the_hang_over_and_reuses_the_recognition(runti
     heard = [e for e in session.events[before:] if isinstance(e, Heard)]
     assert len(heard) == 1 and not heard[0].early
     assert recognizer.calls == 1  # recognised at the pause; the end of the turn reused it
+    assert heard[0].recognized_at_ms < heard[0].at_ms
 
 
 def test_speech_after_a_pause_is_heard_with_the_rest(runtime, wavs, load_wav):
