@@ -1,12 +1,14 @@
 """``encuestador serve --workers N``: N worker processes behind a Kamailio dispatcher on one machine.
 
 The supervisor starts each worker (``encuestador serve`` on its own port), then Kamailio on the
-public port with a generated configuration, relays their output with a prefix, and on SIGTERM stops
+public port with a generated configuration, relays their output with a prefix, restarts a worker
+that dies (Kamailio's dispatcher sends new calls to the others meanwhile), and on SIGTERM stops
 Kamailio first (no new calls) and then the workers (each hangs up and stores its calls).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import string
@@ -15,6 +17,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from encuestador.cli_logging import escape_controls
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
 KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules/", "/usr/lib/kamailio/modules/")
@@ -35,8 +39,49 @@ def _relay(prefix: str, stream, lock: threading.Lock, seen: list[str]) -> None:
     for line in stream:
         with lock:
             seen.append(line)
-            sys.stdout.write(f"{prefix} {line}")
+            sys.stdout.write(f"{prefix} {escape_controls(line.rstrip(chr(10)))}\n")  # Kamailio may quote a packet
             sys.stdout.flush()
+
+
+RESTART_DELAYS_S = (1, 2, 5, 10, 30, 60)  # after a worker's 1st, 2nd, … death in a row
+
+
+class Worker:
+    """One ``encuestador serve`` process on its own port, restarted when it dies."""
+
+    def __init__(self, index: int, host: str, port: int, front: str, args: list[str], lock: threading.Lock) -> None:
+        self.index, self.host, self.port, self.front, self.args, self.lock = index, host, port, front, args, lock
+        self.proc: subprocess.Popen | None = None
+        self.seen: list[str] = []
+        self.deaths = 0
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "ENCUESTADOR_SIP_FRONT": self.front}
+        self.seen = []
+        self.proc = subprocess.Popen([sys.executable, "-m", "encuestador", "serve", "--listen", f"{self.host}:{self.port}",
+                                      *self.args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        threading.Thread(target=_relay, args=(f"[w{self.index}]", self.proc.stdout, self.lock, self.seen),
+                         daemon=True).start()
+        with self.lock:
+            print(f"worker {self.index} (pid {self.proc.pid}) on port {self.port}", flush=True)
+
+    def check(self, now: float) -> None:
+        """Restart a dead worker after a delay that grows while it keeps dying."""
+        assert self.proc is not None
+        if self.restart_at is None:
+            if self.proc.poll() is None:
+                if self.deaths and any("listening" in line for line in self.seen):
+                    self.deaths = 0
+                return
+            delay = RESTART_DELAYS_S[min(self.deaths, len(RESTART_DELAYS_S) - 1)]
+            self.deaths += 1
+            self.restart_at = now + delay
+            with self.lock:
+                print(f"worker {self.index} exited with code {self.proc.returncode}; restarting in {delay} s", flush=True)
+        elif now >= self.restart_at:
+            self.restart_at = None
+            self.start()
 
 
 def run_cluster(worker_args: list[str], host: str, port: int, workers: int, state_dir: Path) -> int:
@@ -46,15 +91,11 @@ def run_cluster(worker_args: list[str], host: str, port: int, workers: int, stat
         return 2
     worker_ports = [port + 1 + i for i in range(workers)]
     lock = threading.Lock()
-    procs: list[subprocess.Popen] = []
-    outputs: list[list[str]] = []
-    for i, worker_port in enumerate(worker_ports):
-        proc = subprocess.Popen([sys.executable, "-m", "encuestador", "serve", "--listen", f"{host}:{worker_port}",
-                                 *worker_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        seen: list[str] = []
-        threading.Thread(target=_relay, args=(f"[w{i + 1}]", proc.stdout, lock, seen), daemon=True).start()
-        procs.append(proc)
-        outputs.append(seen)
+    pool = [Worker(i + 1, host, p, f"{host}:{port}", worker_args, lock) for i, p in enumerate(worker_ports)]
+    for worker in pool:
+        worker.start()
+    procs = [w.proc for w in pool]
+    outputs = [w.seen for w in pool]
     deadline = time.monotonic() + 120
     while not all(any("listening" in line for line in seen) for seen in outputs):
         if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
@@ -78,10 +119,13 @@ def run_cluster(worker_args: list[str], host: str, port: int, workers: int, stat
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set() and front.poll() is None and all(p.poll() is None for p in procs):
+    while not stop.is_set() and front.poll() is None:
+        for worker in pool:
+            worker.check(time.monotonic())
         stop.wait(0.5)
     front.terminate()
     front.wait(timeout=10)
+    procs = [w.proc for w in pool if w.proc is not None]
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)

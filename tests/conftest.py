@@ -70,3 +70,22 @@ def load_wav():
 
 def pytest_configure(config):
     os.environ.setdefault("ENCUESTADOR_HOME", str(TESTS.parent / "var"))
+
+
+@pytest.fixture
+def server(tmp_path, whisper_dir):
+    """Start ``encuestador serve`` processes (``server(workers=1, **config)``); each must stop cleanly."""
+    from sip_harness import Server
+
+    servers = []
+
+    def start(workers=1, **config):
+        s = Server(tmp_path, whisper_dir, config, workers)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        log = s.stop()
+        assert s.proc.returncode == 0, log[-3000:]
+        assert "stopped; live calls: 0" in log
