@@ -9,6 +9,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .campaign.importer import ImportFileError
+from .cli_errors import UsageError
+from .cli_logging import escape_controls
+
 
 def _instant(text: str) -> datetime:
     try:
@@ -16,6 +20,27 @@ def _instant(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r} (e.g. 2026-07-15T10:30-06:00)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _readable_file(path: Path) -> None:
+    """Refuse (one line, exit 2) a file to import that is missing, a directory or binary, before any
+    database is made."""
+    from .campaign.importer import read_text
+
+    if path.is_dir():
+        raise ImportFileError(f"{path} is a directory, not a file to import")
+    if not path.exists():
+        raise ImportFileError(f"{path}: no such file")
+    read_text(path, [])
+
+
+def _date(flag: str, text: str) -> None:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: expected a date YYYY-MM-DD") from None
 
 
 def _rules(config_path: Path | None):
@@ -26,20 +51,25 @@ def _rules(config_path: Path | None):
 
 
 def _print_errors(report, what: str) -> None:
+    for notice in report.notices:
+        print(f"note: {escape_controls(notice)}", file=sys.stderr)
     for line, reason in report.errors:
-        print(f"line {line}: {reason}", file=sys.stderr)
+        print(f"line {line}: {escape_controls(reason)}", file=sys.stderr)
     print(f"{what}: {report.imported} imported, {len(report.errors)} rejected", file=sys.stderr)
 
 
-def cmd_campaign_import(args: argparse.Namespace) -> int:
-    from .campaign.importer import ImportFileError, import_customers
-    from .store import open_store
+def _writable_store(location: str, create: bool = False):
+    """The store a command writes to; only the commands that import may make a new one (``create``)."""
+    from .cli import _open_writable_store
 
-    try:
-        report = import_customers(args.file, open_store(args.db))
-    except (ImportFileError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return _open_writable_store(location, create, notices=sys.stderr)
+
+
+def cmd_campaign_import(args: argparse.Namespace) -> int:
+    from .campaign.importer import import_customers
+
+    _readable_file(args.file)
+    report = import_customers(args.file, _writable_store(args.db, create=True))
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     _print_errors(report, str(args.file))
@@ -50,7 +80,8 @@ def cmd_campaign_due(args: argparse.Namespace) -> int:
     from .campaign.queue import candidates
     from .store import open_store
 
-    listed = candidates(open_store(args.db), _rules(args.config), args.at)
+    rules = _rules(args.config)
+    listed = candidates(open_store(args.db, create=False), rules, args.at)
     shown = listed if args.explain else [c for c in listed if c.verdict.due]
     if args.json:
         print(json.dumps([c.to_dict() for c in shown], ensure_ascii=False, indent=2))
@@ -69,18 +100,14 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
     import threading
 
     from .campaign.dialer import Dialer, progress_line
-    from .campaign.queue import recover_interrupted
     from .campaign.rules import CallingRules
     from .cli import _sip_setup
     from .report.webhooks import start_sender
 
-    agent, store, config = _sip_setup(args, 0)
+    agent, store, config = _sip_setup(args, 0, create_db=False)   # crash recovery done there
     rules = CallingRules.load(config.calling_rules)
     started, start_wall = time.monotonic(), args.at or datetime.now(timezone.utc)
     clock = lambda: start_wall + timedelta(seconds=time.monotonic() - started)  # noqa: E731
-    recovered = recover_interrupted(store, clock())
-    if recovered:
-        print(f"{recovered} attempt(s) left open by an earlier run closed as 'interrupted'", flush=True)
     dialer: Dialer
 
     def place(request) -> None:
@@ -117,23 +144,19 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
 def cmd_dnc(args: argparse.Namespace) -> int:
     from .campaign.importer import import_dnc
     from .campaign.phones import PhoneError, normalize_mx
-    from .store import open_store
 
-    store = open_store(args.db)
     if args.dnc_command == "add":
         try:
             number = normalize_mx(args.number)
         except PhoneError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        store = _writable_store(args.db)   # a mistyped --db must not take the number elsewhere
         store.add_dnc(number, "manual", args.reason or "")
         print(f"{number} will not be called")
         return 0
-    try:
-        report = import_dnc(args.file, store, source=args.source)
-    except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    _readable_file(args.file)
+    report = import_dnc(args.file, _writable_store(args.db, create=True), source=args.source)
     _print_errors(report, str(args.file))
     return 0
 
@@ -142,7 +165,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import kpis, render
     from .store import open_store
 
-    report = kpis.compute(open_store(args.db), args.since, args.until)
+    for flag, value in (("--since", args.since), ("--until", args.until)):
+        if value is not None:
+            _date(flag, value)
+    report = kpis.compute(open_store(args.db, create=False), args.since, args.until)
     if args.csv:
         render.write_csv(report, args.csv)
     if args.html:
@@ -158,13 +184,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
     from .report.webhooks import deliver_due, webhook_secret
-    from .store import open_store
 
     secret = webhook_secret(args.secret)
     if not secret:
         print("error: give --secret or set ENCUESTADOR_WEBHOOK_SECRET", file=sys.stderr)
         return 2
-    report = deliver_due(open_store(args.db), args.url, secret)
+    report = deliver_due(_writable_store(args.db), args.url, secret)
     for key, error in report.failed:
         print(f"{key}: {error} (will retry)", file=sys.stderr)
     print(json.dumps({"delivered": len(report.delivered), "failed": len(report.failed), "pending": report.pending}))
@@ -172,10 +197,12 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from .store import open_store
     from .store.retention import purge_expired
 
-    report = purge_expired(open_store(args.db), args.days, recordings_dir=args.recordings)
+    if args.days < 1:
+        print(f"error: --days {args.days}: the retention period is at least 1 day", file=sys.stderr)
+        return 2
+    report = purge_expired(_writable_store(args.db), args.days, recordings_dir=args.recordings)
     print(json.dumps({"recordings": len(report.recordings), "transcripts": len(report.transcripts)}))
     return 0
 
@@ -183,7 +210,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def add_commands(sub, add_sip_options) -> None:
     p = sub.add_parser("campaign", help="import customers, see who is due, run the dialer")
     csub = p.add_subparsers(dest="campaign_command", required=True)
-    c = csub.add_parser("import", help="customers from CSV or JSON (customer_id,name,phone[,topic,last_contact,notes])")
+    c = csub.add_parser("import", help="customers from CSV or JSON (customer_id,name,phone[,topic,last_contact,notes])",
+                        description="Bad rows are reported by line and the rest imported. A file that is not "
+                                    "UTF-8 is read as Windows-1252/Latin-1 (said in a note); a binary file is "
+                                    "refused. A customer_id repeated in the file keeps its FIRST row. Control "
+                                    "characters are removed from every field. The database is made if missing.")
     c.add_argument("file", type=Path)
     c.add_argument("--db", required=True)
     c.add_argument("--json", action="store_true", help="print the import report as JSON")

@@ -107,5 +107,35 @@ def test_callback_later_is_scheduled_inside_the_window():
 
 
 def test_rules_reject_unknown_settings():
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ValueError, match="window: unknown setting"):
         CallingRules.load({"window": "always"})
+
+
+def test_rules_report_every_bad_value_at_once():
+    from encuestador.settings import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        CallingRules.load({"start": "25:00", "end": 1020, "max_atempts": 2, "max_attempts": "3",
+                           "days": ["lun"], "closed_dates": ["mañana"], "callback_hours": {"morning": 30}})
+    errors = caught.value.errors
+    assert "max_atempts: unknown setting (did you mean 'max_attempts'?)" in errors
+    assert "start: no such time '25:00' (00:00 to 23:59)" in errors
+    assert any(e.startswith('end: write the time in quotes: "17:00"') for e in errors)
+    assert any(e.startswith("max_attempts: expected a whole number") for e in errors)
+    assert any(e.startswith("days: unknown day names ['lun']") for e in errors)
+    assert "closed_dates: not a date (YYYY-MM-DD): 'mañana'" in errors
+    assert any(e.startswith("callback_hours.morning: expected an hour 0–23") for e in errors)
+    assert len(errors) == 7
+
+
+def test_a_window_that_ends_before_it_starts_is_refused():
+    with pytest.raises(ValueError, match="end: 08:00 is not after start 18:00"):
+        CallingRules.load({"start": "18:00", "end": "08:00"})
+
+
+def test_a_complete_survey_is_never_due_again_whatever_the_outcome():
+    now = datetime(2026, 7, 15, 17, 0, tzinfo=UTC)
+    earlier = [Attempt(now - timedelta(days=2), "interrupted")]
+    assert RULES.verdict(CDMX, now, earlier).due                              # interrupted: retried…
+    verdict = RULES.verdict(CDMX, now, earlier, survey_complete=True)         # …unless every answer is in
+    assert not verdict.due and verdict.reason.startswith("survey complete")

@@ -45,3 +45,18 @@ def test_purge_clears_transcripts_of_old_calls_keeps_scores_and_audits(tmp_path,
     audit = store.query("SELECT call_id, kind FROM purge_audit ORDER BY id")
     assert audit == [{"call_id": "c1", "kind": "recording"}, {"call_id": "c1", "kind": "transcript"}]
     assert purge_expired(store, 90, now=in_91_days).transcripts == []                       # nothing twice
+
+
+def test_a_retention_below_one_day_is_refused_and_deletes_nothing(tmp_path):
+    import pytest
+
+    store = Store(tmp_path / "s.db")
+    recording = tmp_path / "rec" / "2026-07-15" / "c1.wav"
+    recording.parent.mkdir(parents=True)
+    recording.write_bytes(b"RIFF")
+    store.start_call("c1", None, None)
+    store.finish_call("c1", "completed", 1000, str(recording))
+    for days in (-5, 0, 0.5, "90"):
+        with pytest.raises(ValueError, match="retention_days must be a whole number of days ≥ 1"):
+            purge_expired(store, days, recordings_dir=recording.parent.parent)
+    assert recording.exists() and store.call("c1")["recording_path"] == str(recording)

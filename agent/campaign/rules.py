@@ -13,36 +13,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from ..prompts_data import prompts_dir
+from ..settings import SettingsError, read_yaml_mapping, unknown_keys
+from .rules_settings import DAY_NAMES, RULE_KEYS, RuleReader, Slot, parse_days
 from .holidays import federal_holidays
 from .zones import zone_for
-
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _hhmm(text: str) -> time:
-    hours, minutes = str(text).split(":")
-    return time(int(hours), int(minutes))
-
-
-def _days(names: list[str]) -> frozenset[int]:
-    unknown = [n for n in names if n not in DAY_NAMES]
-    if unknown:
-        raise ValueError(f"unknown day names {unknown}; use {', '.join(DAY_NAMES)}")
-    return frozenset(DAY_NAMES.index(n) for n in names)
-
-
-@dataclass(frozen=True)
-class Slot:
-    days: frozenset[int]
-    start: time
-    end: time
-
-    def contains(self, local: datetime) -> bool:
-        return local.weekday() in self.days and self.start <= local.time() < self.end
-
 
 @dataclass(frozen=True)
 class Attempt:
@@ -60,7 +35,7 @@ class Verdict:
 
 @dataclass
 class CallingRules:
-    window: Slot = field(default_factory=lambda: Slot(_days(list(DAY_NAMES[:6])), time(8), time(18)))
+    window: Slot = field(default_factory=lambda: Slot(parse_days(list(DAY_NAMES[:6])), time(8), time(18)))
     skip_federal_holidays: bool = True
     closed_dates: frozenset[date] = frozenset()
     preferred: tuple[Slot, ...] = ()
@@ -73,28 +48,28 @@ class CallingRules:
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None, path: str | Path | None = None) -> "CallingRules":
-        """The defaults in ``prompts/es_MX/calling_rules.yaml`` (or ``path``) with ``overrides``."""
+        """The defaults in ``prompts/es_MX/calling_rules.yaml`` (or ``path``) with ``overrides``.
+        Raises ``SettingsError`` with one message per bad rule (``key: what is wrong``)."""
         source = Path(path) if path else prompts_dir() / "calling_rules.yaml"
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        data = read_yaml_mapping(source)
         data.update(overrides or {})
-        known = {"days", "start", "end", "skip_federal_holidays", "closed_dates", "preferred", "retry_after_hours",
-                 "max_attempts_per_day", "max_attempts", "retry_outcomes", "callback_hours",
-                 "callback_default_delay_hours"}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"calling rules: unknown settings {sorted(unknown)}")
-        return cls(
-            window=Slot(_days(data["days"]), _hhmm(data["start"]), _hhmm(data["end"])),
-            skip_federal_holidays=bool(data.get("skip_federal_holidays", True)),
-            closed_dates=frozenset(date.fromisoformat(str(d)) for d in data.get("closed_dates") or []),
-            preferred=tuple(Slot(_days(p["days"]), _hhmm(p["start"]), _hhmm(p["end"])) for p in data.get("preferred") or []),
-            retry_after=timedelta(hours=float(data.get("retry_after_hours", 24))),
-            max_attempts_per_day=int(data.get("max_attempts_per_day", 1)),
-            max_attempts=int(data.get("max_attempts", 3)),
-            retry_outcomes=frozenset(data.get("retry_outcomes") or ()),
-            callback_hours={str(k): int(v) for k, v in (data.get("callback_hours") or {}).items()},
-            callback_default_delay=timedelta(hours=float(data.get("callback_default_delay_hours", 2))),
+        errors = unknown_keys(data, RULE_KEYS, "")
+        parsed = RuleReader(data, errors)
+        rules = cls(
+            window=parsed.slot(data, ""),
+            skip_federal_holidays=parsed.flag("skip_federal_holidays", True),
+            closed_dates=frozenset(parsed.dates("closed_dates")),
+            preferred=tuple(parsed.slots("preferred")),
+            retry_after=timedelta(hours=parsed.number("retry_after_hours", 24, minimum=0)),
+            max_attempts_per_day=int(parsed.number("max_attempts_per_day", 1, minimum=1, whole=True)),
+            max_attempts=int(parsed.number("max_attempts", 3, minimum=1, whole=True)),
+            retry_outcomes=frozenset(parsed.words("retry_outcomes")),
+            callback_hours=parsed.hours("callback_hours"),
+            callback_default_delay=timedelta(hours=parsed.number("callback_default_delay_hours", 2, minimum=0)),
         )
+        if errors:
+            raise SettingsError(errors)
+        return rules
 
     # -- the calendar --------------------------------------------------------------------------
     def closed_reason(self, local: datetime) -> str | None:
@@ -127,12 +102,15 @@ class CallingRules:
 
     # -- the decision --------------------------------------------------------------------------
     def verdict(self, phone: str, now: datetime, attempts: list[Attempt], dnc: bool = False,
-                callback_at: datetime | None = None) -> Verdict:
-        """Whether ``phone`` may be dialled at ``now`` (UTC), given its attempts so far, and why not."""
+                callback_at: datetime | None = None, survey_complete: bool = False) -> Verdict:
+        """Whether ``phone`` may be dialled at ``now`` (UTC), given its attempts so far, and why not.
+        ``survey_complete``: a call of this customer holds every answer (whatever its outcome)."""
         zone = zone_for(phone)
         local = now.astimezone(zone)
         if dnc:
             return Verdict(False, "on the do-not-call list", local)
+        if survey_complete:
+            return Verdict(False, "survey complete (score and resolution answered)", local)
         if any(a.outcome is None for a in attempts):
             return Verdict(False, "a call to this customer is in progress", local)
         final = next((a.outcome for a in reversed(attempts)

@@ -60,6 +60,12 @@ class Kpis:
         }
 
 
+def _reached(call: dict[str, Any]) -> bool:
+    """A person answered: an outcome that says so, or any answer stored (an ``interrupted`` call that
+    crashed after the customer spoke counts)."""
+    return call["outcome"] in CONTACT_OUTCOMES or any(call[k] is not None for k in ("consent", "score", "resolved"))
+
+
 def _day(started_at: str) -> str:
     return parse_utc(started_at).astimezone(MEXICO_CITY).date().isoformat()
 
@@ -72,7 +78,7 @@ def _summarise(calls: list[dict[str, Any]]) -> Kpis:
         kpis.voicemails += call["outcome"] == "voicemail"
     kpis.customers_called = len(by_customer)
     for customer_calls in by_customer.values():
-        reached = [c for c in customer_calls if c["outcome"] in CONTACT_OUTCOMES]
+        reached = [c for c in customer_calls if _reached(c)]
         kpis.contacted += bool(reached)
         kpis.opt_outs += any(c["opt_out"] for c in customer_calls)
         scored = [c for c in customer_calls if c["score"] is not None]

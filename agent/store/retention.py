@@ -1,7 +1,7 @@
 """Retention: recordings and transcripts older than the configured days are purged, with an audit.
 
-What is purged for a call that ended before the cutoff: its recording file, the free-text feedback and
-the transcript of every answer (scores and yes/no values stay: the reports need them). Each purge is a
+What is purged for a call that ended before the cutoff: its recording file and the event log beside it
+(which holds what was heard), the free-text feedback and the transcript of every answer (scores and yes/no values stay: the reports need them). Each purge is a
 row in ``purge_audit`` (call, what, detail, when), so an auditor can see what was removed and when.
 """
 
@@ -12,6 +12,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .base import BaseStore
+
+def event_log_beside(recording_path: str) -> Path | None:
+    """The SIP agent's ``<call>.jsonl`` beside ``<call>.wav`` (not ``simulate``'s shared ``events.jsonl``)."""
+    log = Path(recording_path).with_suffix(".jsonl")
+    return log if log.is_file() else None
+
 
 _AUDIT = "INSERT INTO purge_audit (call_id, kind, detail, purged_at) VALUES (?, ?, ?, ?)"
 
@@ -24,6 +30,10 @@ class PurgeReport:
 
 def purge_expired(store: BaseStore, retention_days: int, now: datetime | None = None,
                   recordings_dir: Path | None = None) -> PurgeReport:
+    """Purge what ended more than ``retention_days`` (≥ 1: a smaller value would delete the
+    recording of a call that just ended, so it is refused with ``ValueError``) before ``now``."""
+    if isinstance(retention_days, bool) or not isinstance(retention_days, int) or retention_days < 1:
+        raise ValueError(f"retention_days must be a whole number of days ≥ 1, got {retention_days!r}")
     now = now or datetime.now(timezone.utc)
     cutoff = (now - timedelta(days=retention_days)).isoformat(timespec="milliseconds")
     stamp = now.isoformat(timespec="seconds")
@@ -33,7 +43,10 @@ def purge_expired(store: BaseStore, retention_days: int, now: datetime | None = 
     for call in old_calls:
         path = call["recording_path"]
         if path:
+            log = event_log_beside(path)
             Path(path).unlink(missing_ok=True)
+            if log is not None:
+                log.unlink(missing_ok=True)
             with store.transaction() as conn:
                 conn.execute("UPDATE calls SET recording_path = NULL WHERE call_id = ?", (call["call_id"],))
                 conn.execute(_AUDIT, (call["call_id"], "recording", path, stamp))
@@ -53,6 +66,9 @@ def purge_expired(store: BaseStore, retention_days: int, now: datetime | None = 
         limit = now.timestamp() - retention_days * 86400
         for path in recordings_dir.rglob("*.wav"):
             if path.stat().st_mtime < limit:
+                log = event_log_beside(str(path))
+                if log is not None and log.stat().st_mtime < limit:
+                    log.unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
                 with store.transaction() as conn:
                     conn.execute("UPDATE calls SET recording_path = NULL WHERE recording_path = ?", (str(path.resolve()),))
