@@ -8,7 +8,7 @@ ifneq ($(wildcard $(SHARED_MODELS)/MANIFEST.md),)
 export ENCUESTADOR_MODEL_MIRROR ?= $(SHARED_MODELS)
 endif
 export ENCUESTADOR_HOME ?= $(abspath var)
-APT_PACKAGES := espeak-ng sox sip-tester kamailio openssl postgresql
+APT_PACKAGES := espeak-ng sox sip-tester kamailio openssl postgresql chromium chromium-driver
 
 .PHONY: setup system-deps venv models demo test bench clean
 
@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 models: venv
-	$(VENV)/bin/encuestador models fetch
+	$(VENV)/bin/encuestador models fetch && $(VENV)/bin/encuestador prompts render
 
 demo: setup
 	$(VENV)/bin/encuestador demo --out var/demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from .audio import SAMPLE_RATE
@@ -12,7 +13,9 @@ from .dialogue.survey import CustomerContext
 from .runtime import Runtime, RuntimeOptions
 from .prompts_data import load_yaml
 from .simulate import transcript_lines, write_outputs
+from .cli_prompts import DEMO_COMPANY
 from .speak.tts import EspeakSynthesizer, Synthesizer
+from .store import StoreSink, open_store
 
 def caller_voice() -> Synthesizer:
     """The synthetic caller: a Kokoro Spanish voice when installed (Whisper understands it as it would
@@ -36,7 +39,8 @@ def run_demo(out: Path, options: RuntimeOptions) -> int:
     from .caller_script import parse_caller_script
     from .scripted_caller import run_scripted_call
 
-    options.company = options.company if options.company != "Servicios Ejemplo" else "Telecom del Norte"
+    out = Path(out).resolve()  # the caller script names its WAVs by absolute path
+    options.company = options.company if options.company != "Servicios Ejemplo" else DEMO_COMPANY
     data = load_yaml("demo_caller.yaml")
     voice = caller_voice()
     wavs: dict[str, str] = {}
@@ -54,12 +58,18 @@ def run_demo(out: Path, options: RuntimeOptions) -> int:
           f"rendering fixed prompts… {runtime.prerender()} new\n")
     customer = CustomerContext(company=options.company, name=data["customer"]["name"], customer_id="C-1001",
                                phone="+525512345678", topic=data["customer"]["topic"], local_hour=11)
-    call = run_scripted_call(runtime, script, customer=customer)
+    store, call_id = open_store(out / "encuestador.db"), uuid.uuid4().hex[:12]  # what `encuestador console` shows
+    store.upsert_customer(customer.customer_id, customer.name, customer.phone, customer.topic)
+    store.start_call(call_id, customer.customer_id, customer.phone, direction="simulated")
+    sink = StoreSink(store, call_id, customer.phone)
+    call = run_scripted_call(runtime, script, sinks=[sink], call_id=call_id, customer=customer)
     result = write_outputs(call, customer, out)
+    sink.finish(result["outcome"], result["duration_ms"], str((out / "conversation.wav").resolve()))
     print("\n".join(transcript_lines(call.events)))
     print("\nresult:", json.dumps({k: result[k] for k in ("consent", "score", "resolved", "feedback", "opt_out",
                                                             "outcome", "transferred", "ticket")}, ensure_ascii=False))
     check = call.script_check
     print("stored answers match what the caller meant:", "yes" if check["matches"] else f"NO — {check}")
-    print(f"written: {out}/result.json, {out}/events.jsonl, {out}/conversation.wav (agent left, caller right)")
+    print(f"written: {out}/result.json, {out}/events.jsonl, {out}/conversation.wav (agent left, caller right), "
+          f"{out}/encuestador.db (see it with `encuestador console --db {out}/encuestador.db`)")
     return 0 if check["matches"] else 1

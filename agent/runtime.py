@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +122,61 @@ def build_synthesizer(options: RuntimeOptions) -> Synthesizer:
     return EspeakSynthesizer()
 
 
+def default_cache_dir() -> Path:
+    """Where synthesised prompts are kept: ``cache/prompts`` beside the models directory."""
+    return models_home().parent / "cache" / "prompts"
+
+
+def _read_backs(script: SurveyScript) -> list[str]:
+    """Every «Entendí …» sentence the read-back can start with."""
+    said: list[str] = []
+    for key, value in script.read_back.items():
+        if key == "score":
+            said += [value.format(valor=word) for word in script.score_words.values()]
+        else:
+            said += list(value.values()) if isinstance(value, dict) else [value]
+    return said
+
+
+def spoken_prompts(script: SurveyScript, customer: CustomerContext) -> list[str]:
+    """Every prompt the survey can say to ``customer``, filled as the dialogue fills it (read-backs
+    and keypad re-prompts included)."""
+    prompts = script.prompts
+    texts = [customer.fill(t) for name, t in prompts.items() if name not in ("voicemail", "voicemail_callback")]
+    if "voicemail" in prompts:
+        callback = prompts.get("voicemail_callback") if customer.callback_number else None
+        texts.append(customer.fill(prompts["voicemail"], devolver=customer.fill(callback) if callback else ""))
+    for q in script.questions.values():
+        texts += [customer.fill(t) for t in (q.prompt, q.reprompt, q.prompt_with_topic, q.keypad) if t]
+    if script.confirm is not None:
+        texts += [customer.fill(script.confirm.prompt, entendi=said) for said in _read_backs(script)]
+        texts += [customer.fill(t) for t in (script.confirm.reprompt, script.confirm.keypad) if t]
+    return texts
+
+
+def fixed_prompt_texts(script: SurveyScript, company: str, callback_number: str | None = None) -> list[str]:
+    """Every sentence the survey can say that does not name the customer, as it will be spoken (all
+    salutations); the session looks sentences up in the cache one by one."""
+    marker = "\u2063"  # stands for the customer's name and topic; sentences holding it are per call
+    texts: list[str] = []
+    for hour in (9, 15, 20):
+        customer = CustomerContext(company, name=marker, topic=marker, local_hour=hour,
+                                   callback_number=callback_number)
+        for prompt in spoken_prompts(script, customer):
+            texts += [s for s in split_sentences(prompt) if marker not in s and s not in texts]
+    return texts
+
+
+def personal_prompt_texts(script: SurveyScript, customer: CustomerContext) -> list[str]:
+    """The sentences of ``customer``'s call that name them or their topic (synthesised per call),
+    in the order the call reaches them: the greeting first."""
+    personal = [v for v in (customer.name, customer.topic) if v]
+    texts: list[str] = []
+    for prompt in spoken_prompts(script, customer):
+        texts += [s for s in split_sentences(prompt) if any(v in s for v in personal) and s not in texts]
+    return texts
+
+
 class Runtime:
     """Everything shared by the calls of one process: script, recogniser, voice, prompt cache."""
 
@@ -130,28 +186,26 @@ class Runtime:
         self.script = SurveyScript.load()
         self.recognizer = recognizer or build_recognizer(self.options)
         self.synthesizer = synthesizer or build_synthesizer(self.options)
-        cache_dir = self.options.cache_dir or models_home().parent / "cache" / "prompts"
+        cache_dir = self.options.cache_dir or default_cache_dir()
         self.prompts = PromptCache(self.synthesizer, cache_dir)
         self.understander = Understander(self.recognizer, self.script)
         self.tunes = render_tunes(self.script)
 
     def fixed_prompt_texts(self) -> list[str]:
-        """Every sentence of every prompt that does not name the customer, as it will be spoken
-        (all salutations); the session looks sentences up in the cache one by one."""
-        templates = list(self.script.prompts.values())
-        for q in self.script.questions.values():
-            templates += [q.prompt, q.reprompt] + ([q.prompt_with_topic] if q.prompt_with_topic else [])
-        marker = "\u2063"  # stands for the customer's name and topic; sentences holding it are per call
-        texts: list[str] = []
-        for template in templates:
-            for hour in (9, 15, 20) if "{saludo}" in template else (9,):
-                context = CustomerContext(self.options.company, name=marker, topic=marker, local_hour=hour,
-                                          callback_number=self.options.callback_number)
-                texts += [s for s in split_sentences(context.fill(template)) if marker not in s and s not in texts]
-        return texts
+        """Every sentence of every prompt that does not name the customer (see ``fixed_prompt_texts``)."""
+        return fixed_prompt_texts(self.script, self.options.company, self.options.callback_number)
 
     def prerender(self) -> int:
+        """Render the fixed prompts not cached yet; returns how many were rendered."""
         return self.prompts.prerender(self.fixed_prompt_texts())
+
+    def prepare_greeting(self, customer: CustomerContext) -> list[Future]:
+        """Start synthesising, in the background, the sentences of ``customer``'s call that name them
+        (the personal greeting first): called while the phone rings, so the call's first audio is
+        ready when it is answered. The session's ``PromptCache.get`` waits for one still in progress."""
+        if customer.callback_number is None:
+            customer.callback_number = self.options.callback_number
+        return self.prompts.prepare(personal_prompt_texts(self.script, customer))
 
     def new_session(self, customer: CustomerContext, sinks: list[EventSink] | None = None,
                     record: bool = True, amd: bool = False) -> CallSession:

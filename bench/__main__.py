@@ -54,6 +54,9 @@ def main() -> int:
         results["asr"]["vosk (stand-in, streaming)"] = streaming.pop("asr")
         results["turn_latency_ms"]["spoken_closed_streaming_stand_in"] = streaming
     results["tts"] = speech.tts_speed(runtime)
+    from . import voice  # the phone-ready voices on a few fixed prompts (python -m bench.voice: all)
+
+    results["voice"] = voice.run(quick=True, recognizer=runtime.recognizer)["voices"]
     results.update(speech.max_concurrent_calls(runtime, clips, args.quick))
     from .amd_eval import evaluate
 
@@ -94,6 +97,11 @@ def print_table(r: dict) -> None:
     for name, t in r["tts"].items():
         rows.append((f"tts.{name} rtf / first_audio_ms", f"{t['rtf']} / {t['first_audio_ms']}",
                      f"cached prompt {t['cached_prompt_ms']} ms"))
+    for name, v in r.get("voice", {}).items():
+        rows.append((f"voice.{name} rtf / WER / first audio ms", f"{v['rtf_median']} / {v['wer']:.1%} / {v['first_audio_prepared_ms']}",
+                     f"{v['prompts']} phone-ready prompts at {v['level_dbfs_min']}…{v['level_dbfs_max']} dBFS, "
+                     f"peak ≤ {v['peak_dbfs_max']}, {v['clipped_samples']} clipped; greeting cold "
+                     f"{v['first_audio_cold_ms']} ms (python -m bench.voice: every prompt)"))
     rows.append(("max_concurrent_calls", r["max_concurrent_calls"], "spoken p95 ≤ 1.5 s, one process"))
     a = r["amd"]
     rows.append(("amd accuracy / median ms person, machine",

@@ -103,7 +103,8 @@ def test_auto_voice_is_kokoro_when_installed_else_espeak(monkeypatch, tmp_path, 
     monkeypatch.setenv("ENCUESTADOR_HOME", str(tmp_path))  # an empty models home
     caplog.clear()
     assert build_synthesizer(RuntimeOptions(tts="auto")).name == "espeak-ng"
-    assert "espeak-ng" in caplog.text
+    said = [r.getMessage() for r in caplog.records if r.name == "encuestador.runtime"]
+    assert said == ["voice: espeak-ng es-419 (tts=auto: neither a Piper es_MX voice nor Kokoro-82M is installed)"]
     from encuestador.models.registry import MissingModelError
 
     with pytest.raises(MissingModelError, match="kokoro-82m"):

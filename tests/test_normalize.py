@@ -336,3 +336,17 @@ def test_any_mix_of_digits_and_signs_gives_text_and_no_error():
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         assert isinstance(said(text), str), text
+
+
+def test_the_voice_says_the_written_out_text():
+    """The prompt cache synthesises what ``normalize_for_speech`` writes, and a customer's name is re-cased."""
+    import numpy as np
+
+    from encuestador.dialogue.survey import CustomerContext
+    from encuestador.speak.cache import PromptCache
+    from encuestador.speak.tts import EspeakSynthesizer
+
+    cache = PromptCache(EspeakSynthesizer(), None)
+    assert np.array_equal(cache.render("Le llamamos a las 17:30."),
+                          cache.render("Le llamamos a las cinco y media de la tarde."))
+    assert CustomerContext(company="X", name="JOSÉ PÉREZ").name == "José Pérez"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from .phone_ready import phone_ready
 
 
-def render_tune(notes: list[tuple[float, int]], rate: int = SAMPLE_RATE, level: float = 0.18) -> np.ndarray:
-    """Soft bell-like notes: a sine with a little second harmonic, 8 ms attack, exponential decay."""
+def render_tune(notes: list[tuple[float, int]], rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Soft bell-like notes: a sine with a little second harmonic, 8 ms attack, exponential decay;
+    made phone-ready like the prompts, so a tune is as loud as the voice around it."""
     parts = []
     for freq, ms in notes:
         n = rate * ms // 1000
@@ -18,5 +20,7 @@ def render_tune(notes: list[tuple[float, int]], rate: int = SAMPLE_RATE, level: 
         decay = np.exp(-t / max(ms / 1000 * 0.45, 0.02))
         release = np.minimum(1.0, (n - np.arange(n)) / (0.01 * rate))
         parts.append(tone * attack * decay * release)
-    tune = np.concatenate(parts + [np.zeros(rate // 10)]) if parts else np.zeros(0)
-    return (level * tune / 1.25).astype(np.float32)
+    if not parts:
+        return np.zeros(0, dtype=np.float32)
+    tune = phone_ready(np.concatenate(parts).astype(np.float32), rate)
+    return np.concatenate([tune, np.zeros(rate // 10, dtype=np.float32)])
