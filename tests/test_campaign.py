@@ -79,6 +79,58 @@ def test_import_json_and_a_file_missing_columns(tmp_path):
     assert cli("campaign", "import", str(bad), "--db", str(tmp_path / "b.db")).returncode == 2
 
 
+def test_import_of_a_latin1_file_reads_it_as_windows_1252_and_says_so(tmp_path, db_location):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("customer_id,name,phone,topic\nC-1,José Peña,5512345678,facturación\n".encode("cp1252"))
+    result = cli("campaign", "import", str(path), "--db", db_location, "--json")
+    assert result.returncode == 0, result.stderr
+    assert f"note: {path} is not UTF-8 (first at line 2); read as Windows-1252/Latin-1" in result.stderr
+    customer = open_store(db_location).find_customer("C-1")
+    assert (customer["name"], customer["topic"]) == ("José Peña", "facturación")
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"PK\x03\x04\x14\x00\x06\x00" + bytes(200),
+     'this is a ZIP/Excel .xlsx file, not CSV or JSON (save it as "CSV UTF-8")'),
+    (bytes(range(256)) * 4, "binary data, not CSV or JSON (control byte 0x00 at byte 0, line 1)"),
+])
+def test_a_binary_file_is_refused_in_one_line_and_imports_nothing(tmp_path, content, expected):
+    path, db = tmp_path / "clientes.csv", tmp_path / "c.db"
+    path.write_bytes(content)
+    result = cli("campaign", "import", str(path), "--db", str(db))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {path}: {expected}"]
+    assert not db.exists()                                 # refused before a database was made
+
+
+def test_duplicate_ids_keep_the_first_row_and_report_the_others_by_line(tmp_path, db_location):
+    path = tmp_path / "dups.csv"
+    path.write_text("customer_id,name,phone\nC-1,Ana,5512345678\nC-2,Luis,6641234567\nC-1,Otra Ana,5599999999\n"
+                    "C-1,Tercera,5588888888\n", encoding="utf-8")
+    store = open_store(db_location)
+    report = import_customers(path, store)
+    assert report.imported == 2
+    assert report.errors == [(4, "duplicate customer_id 'C-1' (line 2 kept)"),
+                             (5, "duplicate customer_id 'C-1' (line 2 kept)")]
+    assert store.find_customer("C-1")["name"] == "Ana"
+
+
+def test_control_characters_are_stripped_from_every_field(tmp_path, db_location):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"customer_id,name,phone,notes\nC-\x001,Ana\x00 L\x1b[31m\xc3\xb3pez,55 1234 5678\x00,"
+                     b"\"dos\nl\xc3\xadneas\"\n")
+    store = open_store(db_location)
+    report = import_customers(path, store)
+    assert report.imported == 1 and report.errors == []
+    assert report.notices == ["line 3: control characters removed from customer_id, name, phone"]
+    customer = store.find_customer("C-1")
+    assert (customer["name"], customer["phone"], customer["notes"]) == ("Ana L[31mópez", "+525512345678",
+                                                                        "dos\nlíneas")
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_bytes(b"66\x0041234567\n")
+    assert import_dnc(dnc, store).imported == 1 and store.is_dnc("+526641234567")
+
+
 def test_dnc_add_and_import_are_never_dialled(campaign_db, tmp_path, db_location):
     repep = tmp_path / "repep.csv"
     repep.write_text("telefono,fecha\n6641234567,2026-01-01\nnot-a-number,\n\n# comment\n")
@@ -103,12 +155,25 @@ def test_due_explains_time_zones_and_windows(campaign_db, db_location):
     assert "2 of 3 due" in out.stderr
 
 
-def test_claim_is_exclusive_and_recovery_counts_the_attempt(campaign_db):
-    first = queue.claim(campaign_db, RULES, "C-1", WEDNESDAY_11_CDMX, None)
-    assert first is not None
+def claim_in_a_dialer_that_dies(location: str, customer_id: str, at: datetime) -> int:
+    """Claim an attempt from another process, which then exits (a dialer that died mid-call)."""
+    code = ("from datetime import datetime\nfrom encuestador.campaign import queue\n"
+            "from encuestador.campaign.rules import CallingRules\nfrom encuestador.store import open_store\n"
+            f"print(queue.claim(open_store({location!r}), CallingRules.load(), {customer_id!r}, "
+            f"datetime.fromisoformat({at.isoformat()!r}), None))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+def test_claim_is_exclusive_and_recovery_counts_the_attempt(campaign_db, db_location):
+    first = claim_in_a_dialer_that_dies(db_location, "C-1", WEDNESDAY_11_CDMX)
     assert queue.claim(campaign_db, RULES, "C-1", WEDNESDAY_11_CDMX, None) is None   # no second dial
-    # The dialer dies; a restart closes the attempt as interrupted and does not dial again today.
+    live = queue.claim(campaign_db, RULES, "C-6", WEDNESDAY_11_CDMX, None)           # this process: alive
+    # The dialer died; a restart closes its attempt as interrupted and does not dial again today.
     assert queue.recover_interrupted(campaign_db, WEDNESDAY_11_CDMX + timedelta(minutes=5)) == 1
+    open_ids = [r["id"] for r in campaign_db.query("SELECT id FROM attempts WHERE ended_at IS NULL")]
+    assert open_ids == [live] and first != live                                         # a live dialer's stays open
     assert queue.claim(campaign_db, RULES, "C-1", WEDNESDAY_11_CDMX + timedelta(hours=1), None) is None
     tomorrow = queue.claim(campaign_db, RULES, "C-1", WEDNESDAY_11_CDMX + timedelta(days=1), None)
     assert tomorrow is not None
@@ -188,6 +253,7 @@ def test_report_kpis_csv_png_and_html(campaign_db, tmp_path, db_location):
     assert rows[0].startswith("call_id,day,customer_id") and len(rows) == 6
     page = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
+    assert "Tasa de contacto" in page and "contact_rate" not in page  # the supervisors' Spanish names
     assert render.text_table(report)
 
 

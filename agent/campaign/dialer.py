@@ -48,6 +48,8 @@ class Dialer:
         self._due: list[str] = []
         self._refreshed_at = float("-inf")
         self._last_dial = float("-inf")
+        from ..console.campaign import PauseSwitch
+        self._pause = PauseSwitch(store)  # the console's «Pausar»: no new dials while it is on
 
     def _refresh(self) -> None:
         dialling = {r.customer_id for r in self.live.values()}
@@ -59,6 +61,8 @@ class Dialer:
     def tick(self) -> None:
         """Dial one more call if a line is free, the pace allows it and someone is due."""
         self.stats.live = len(self.live)
+        if self._pause.paused():
+            return
         if len(self.live) >= self.concurrency or time.monotonic() - self._last_dial < self.pace_s:
             return
         if not self._due and time.monotonic() - self._refreshed_at >= min(self.refresh_s, 2.0 if self.live else self.refresh_s):

@@ -9,6 +9,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from .. import labels
+
 CSV_COLUMNS = ("call_id", "day", "customer_id", "phone", "topic", "direction", "outcome", "consent", "score",
                "resolved", "opt_out", "transferred", "ticket", "duration_ms", "feedback")
 PERCENT = {"contact_rate", "completion_rate", "csat_top2_share", "resolution_rate", "opt_out_rate", "voicemail_rate"}
@@ -97,14 +99,16 @@ def write_html(report: dict[str, Any], path: str | Path, title: str = "Encuesta 
     """One HTML file with everything inside it (chart embedded as a data URI; no external assets)."""
     e = html.escape
     overall = report["overall"]
+    names = labels.texts()["kpis"]
     kpi_rows = "".join(
-        f"<tr><td>{e(name)}</td><td class=n>{e(_fmt(name, overall[name]))}</td>"
-        f"<td class=n>{'' if info['target'] is None else e(_fmt(name, info['target']))}</td><td>{e(info['definition'])}</td></tr>"
+        f"<tr><td>{e(labels.label('kpis', name))}</td><td class=n>{e(_fmt(name, overall[name]))}</td>"
+        f"<td class=n>{'' if info['target'] is None else e(_fmt(name, info['target']))}</td>"
+        f"<td>{e(names.get(name, {}).get('definicion', info['definition']))}</td></tr>"
         for name, info in report["definitions"].items())
 
     def breakdown(key: str) -> str:
         cols = ("calls", "contact_rate", "completion_rate", "csat_average", "resolution_rate", "opt_out_rate")
-        head = "".join(f"<th>{c}</th>" for c in cols)
+        head = "".join(f"<th>{e(labels.label('kpis', c))}</th>" for c in cols)
         body = "".join(f"<tr><td>{e(label)}</td>" + "".join(f"<td class=n>{e(_fmt(c, k[c]))}</td>" for c in cols) + "</tr>"
                        for label, k in report[key].items())
         return f"<table><tr><th></th>{head}</tr>{body}</table>"
@@ -116,7 +120,7 @@ def write_html(report: dict[str, Any], path: str | Path, title: str = "Encuesta 
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}td.n{{text-align:right}}</style></head>
 <body><h1>{e(title)}</h1>
 <p>Clientes llamados: {overall['customers_called']} · llamadas: {overall['calls']}</p>
-<table><tr><th>KPI</th><th>valor</th><th>meta</th><th>definición</th></tr>{kpi_rows}</table>
+<table><tr><th>Indicador</th><th>valor</th><th>meta</th><th>definición</th></tr>{kpi_rows}</table>
 <img alt="KPIs por día" src="data:image/png;base64,{chart}">
 <h2>Comentarios</h2><p>{e(_feedback_line(report))}</p>
 <h2>Por día</h2>{breakdown("by_day")}
