@@ -108,3 +108,59 @@ def test_an_answer_survives_the_process_being_killed(db_location):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert open_store(db).call("k1")["score"] == 2
+
+
+def test_a_new_database_is_private_0600_in_0700_directories(tmp_path):
+    db = tmp_path / "var" / "data" / "s.db"
+    store = Store(db)
+    store.start_call("c1", None, None)   # the WAL and shared-memory files exist now
+    for path in (db, db.with_name("s.db-wal"), db.with_name("s.db-shm")):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert db.parent.stat().st_mode & 0o777 == 0o700 and db.parent.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_open_store_without_create_refuses_what_is_not_a_database(tmp_path):
+    import pytest
+
+    from encuestador.store import StoreError
+
+    with pytest.raises(StoreError, match="no such database: "):
+        open_store(tmp_path / "missing.db", create=False)
+    assert not (tmp_path / "missing.db").exists()
+    (tmp_path / "notes.txt").write_text("hola")
+    with pytest.raises(StoreError, match="is not an SQLite database"):
+        open_store(tmp_path / "notes.txt", create=False)
+    with pytest.raises(StoreError, match="is a directory"):
+        open_store(tmp_path, create=False)
+
+
+def test_a_call_records_the_process_that_owns_it(db_location):
+    from encuestador.store.owner import current_owner
+
+    store = open_store(db_location)
+    store.start_call("c1", None, None)
+    assert store.call("c1")["owner"] == current_owner() and current_owner().split("/")[2] == str(os.getpid())
+
+
+def test_with_a_key_values_read_back_as_written_and_are_sealed_at_rest(db_location, tmp_path):
+    """The same rows with and without a key, as the readers see them (an int score stays an int, also
+    in PostgreSQL's text column); at rest only ciphertext, each value with its own nonce."""
+    from encuestador.privacy.crypto import Keyring, is_sealed_value
+
+    def write(store, call_id):
+        store.start_call(call_id, "C-1", "+525512345678")
+        store.record_answer(call_id, "score", 4, "cuatro")
+        store.record_answer(call_id, "feedback", "muy amables", "muy amables")
+        store.finish_call(call_id, "completed", 1000)
+
+    clear = open_store(db_location)
+    write(clear, "plain")
+    clear.keyring = Keyring.of(os.urandom(32))
+    write(clear, "sealed")
+    rows = {c["call_id"]: c for c in clear.calls()}
+    for key in ("score", "feedback", "answers"):
+        assert rows["plain"][key] == rows["sealed"][key], key
+    assert rows["sealed"]["score"] == 4 and rows["sealed"]["answers"][0]["value"] == 4
+    raw = clear._rows("SELECT score, feedback FROM calls WHERE call_id = 'sealed'")[0]
+    assert all(is_sealed_value(v) for v in raw.values()) and raw["score"] != raw["feedback"]
+    clear.close()

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..events import AnswerRecorded, Event, TicketOpened, Transfer
+from ..privacy.crypto import Keyring, SealedDataError, is_sealed_value, open_value_without_key
+from .owner import current_owner
 
 MIGRATIONS: list[str] = [
     """
@@ -105,9 +107,38 @@ MIGRATIONS: list[str] = [
         purged_at TEXT NOT NULL
     );
     """,
+    # 3: crash recovery — the process that opened a call or an attempt (see ``store.owner``).
+    """
+    ALTER TABLE calls ADD COLUMN owner TEXT;
+    ALTER TABLE attempts ADD COLUMN owner TEXT;
+    CREATE INDEX calls_open ON calls(ended_at);
+    """,
+    # 4: privacy — scores may be stored encrypted (text; SQLite's INTEGER column already holds text),
+    # and every ARCO request (access, rectification, cancellation) is audited.
+    """
+    ALTER TABLE calls ALTER COLUMN score TYPE TEXT USING score::text;
+    CREATE TABLE privacy_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT
+    );
+    """,
 ]
 
 _CALL_COLUMNS = {"consent", "score", "resolved", "feedback", "opt_out"}
+SEALED_CALL_COLUMNS = {"score", "feedback"}   # encrypted when a key is configured (with answers.value and .text,
+                                              # tickets.reason and the webhook outbox's payload)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as asked (missing, not a database, read-only, unreachable)."""
+
+
+class _Rollback(Exception):
+    pass
 
 
 def utc_now() -> str:
@@ -124,13 +155,37 @@ def parse_utc(text: str | None) -> datetime | None:
 
 class BaseStore:
     row_lock = ""  # appended to a SELECT that must lock the rows it reads until the transaction ends
+    created = False  # True when opening made a new database
+    keyring: Keyring | None = None  # set: answers, transcripts, feedback and scores are written encrypted
     _lock: threading.RLock
 
     def _run(self, sql: str, params: tuple = ()) -> Any:
         raise NotImplementedError
 
-    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        """The backend's rows as stored (encrypted values still sealed)."""
         raise NotImplementedError
+
+    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        """Rows as dicts, encrypted values opened with the keyring (``StoreError`` without the key)."""
+        return [self.open_row(row) for row in self._rows(sql, params)]
+
+    def open_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A stored row with its sealed values opened; a score kept as text (PostgreSQL) as a number."""
+        for key, value in row.items():
+            if is_sealed_value(value):
+                try:
+                    value = self.keyring.open_value(value) if self.keyring else open_value_without_key(value)
+                except SealedDataError as e:
+                    raise StoreError(str(e)) from None
+            if key == "score" and isinstance(value, str) and value.isdigit():
+                value = int(value)
+            row[key] = value
+        return row
+
+    def seal(self, value: Any) -> Any:
+        """``value`` as it is stored: sealed under the keyring when there is one (None and '' stay)."""
+        return self.keyring.seal_value(value) if self.keyring and value not in (None, "") else value
 
     def transaction(self) -> Any:
         raise NotImplementedError
@@ -138,7 +193,8 @@ class BaseStore:
     def close(self) -> None:
         raise NotImplementedError
 
-    def _ddl(self, statement: str) -> str:
+    def _ddl(self, statement: str) -> str | None:
+        """``statement`` in this backend's dialect; None: not needed here."""
         return statement
 
     def _lock_schema(self, conn: Any) -> None:
@@ -158,8 +214,20 @@ class BaseStore:
                     if current >= len(MIGRATIONS):
                         return
                     for statement in filter(str.strip, MIGRATIONS[current].split(";")):
-                        conn.execute(self._ddl(statement))
+                        ddl = self._ddl(statement)
+                        if ddl:
+                            conn.execute(ddl)
                     conn.execute("INSERT INTO schema_version VALUES (?)", (current + 1,))
+
+    def check_writable(self) -> None:
+        """Raise (the backend's error) unless this process can write to the database: a real write,
+        rolled back."""
+        try:
+            with self.transaction() as conn:
+                conn.execute("UPDATE schema_version SET version = version")
+                raise _Rollback
+        except _Rollback:
+            return
 
     def execute(self, sql: str, params: tuple = ()) -> int:
         """One statement in its own transaction; returns the rows changed."""
@@ -201,25 +269,30 @@ class BaseStore:
 
     # -- calls and answers -------------------------------------------------------------------------
     def start_call(self, call_id: str, customer_id: str | None, phone: str | None,
-                   direction: str = "inbound") -> None:
-        self._run("INSERT INTO calls (call_id, customer_id, phone, direction, started_at) VALUES (?, ?, ?, ?, ?)",
-                    (call_id, customer_id, phone, direction, utc_now()))
+                   direction: str = "inbound", owner: str | None = None) -> None:
+        """Open a call, owned by this process (``owner`` overrides; see ``store.owner``)."""
+        self._run("INSERT INTO calls (call_id, customer_id, phone, direction, started_at, owner) "
+                  "VALUES (?, ?, ?, ?, ?, ?)",
+                  (call_id, customer_id, phone, direction, utc_now(), owner or current_owner()))
 
     def record_answer(self, call_id: str, question: str, value: Any, text: str = "", via: str = "voice",
                       at_ms: int | None = None) -> None:
         """Commit one answer (and the call's summary column) in a single transaction."""
         statements = [("INSERT INTO answers (call_id, question, value, text, via, at_ms, recorded_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (call_id, question, json.dumps(value, ensure_ascii=False), text, via, at_ms, utc_now()))]
+                       (call_id, question, self.seal(json.dumps(value, ensure_ascii=False)), self.seal(text), via,
+                        at_ms, utc_now()))]
         if question in _CALL_COLUMNS:
             column_value = int(value) if isinstance(value, bool) else value
+            if question in SEALED_CALL_COLUMNS:
+                column_value = self.seal(column_value)
             statements.append((f"UPDATE calls SET {question} = ? WHERE call_id = ?", (column_value, call_id)))
         self._transaction(statements)
 
     def open_ticket(self, call_id: str, reason: str) -> None:
         self._transaction([
             ("INSERT INTO tickets (call_id, customer_id, reason, created_at) "
-             "SELECT call_id, customer_id, ?, ? FROM calls WHERE call_id = ?", (reason, utc_now(), call_id)),
+             "SELECT call_id, customer_id, ?, ? FROM calls WHERE call_id = ?", (self.seal(reason), utc_now(), call_id)),
             ("UPDATE calls SET ticket = 1 WHERE call_id = ?", (call_id,)),
         ])
 
@@ -233,14 +306,32 @@ class BaseStore:
             conn.execute("UPDATE calls SET outcome = ?, ended_at = ?, duration_ms = ?, "
                          "recording_path = COALESCE(?, recording_path) WHERE call_id = ?",
                          (outcome, utc_now(), duration_ms, recording_path, call_id))
-            row = conn.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
-            if row is None:
-                return
-            payload = json.dumps(self._webhook_payload(conn, dict(row)), ensure_ascii=False, sort_keys=True)
-            conn.execute("INSERT INTO outbox (idempotency_key, call_id, payload, created_at, next_try_at) "
-                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO UPDATE SET payload = excluded.payload "
-                         "WHERE outbox.delivered_at IS NULL",
-                         (f"call-{call_id}", call_id, payload, utc_now(), utc_now()))
+            self._owe_webhook(conn, call_id)
+
+    def close_abandoned_call(self, call_id: str, outcome: str, ended_at: str, duration_ms: int | None,
+                             recording_path: str | None) -> bool:
+        """End a call still open (its process died) and owe its webhook, in one transaction. False
+        when the call was already ended (by its process, or by another worker recovering it)."""
+        with self.transaction() as conn:
+            changed = conn.execute("UPDATE calls SET outcome = ?, ended_at = ?, duration_ms = ?, "
+                                   "recording_path = COALESCE(?, recording_path) "
+                                   "WHERE call_id = ? AND ended_at IS NULL",
+                                   (outcome, ended_at, duration_ms, recording_path, call_id)).rowcount
+            if changed:
+                self._owe_webhook(conn, call_id)
+            return bool(changed)
+
+    def _owe_webhook(self, conn: Any, call_id: str) -> None:
+        """The call's webhook in the outbox; the payload (score, feedback) is sealed like the call."""
+        reader = _OpenedRows(conn, self)
+        row = reader.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+        if row is None:
+            return
+        payload = self.seal(json.dumps(self._webhook_payload(reader, row), ensure_ascii=False, sort_keys=True))
+        conn.execute("INSERT INTO outbox (idempotency_key, call_id, payload, created_at, next_try_at) "
+                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO UPDATE SET payload = excluded.payload "
+                     "WHERE outbox.delivered_at IS NULL",
+                     (f"call-{call_id}", call_id, payload, utc_now(), utc_now()))
 
     @staticmethod
     def _webhook_payload(conn: Any, call: dict[str, Any]) -> dict[str, Any]:
@@ -278,6 +369,21 @@ class BaseStore:
     def is_dnc(self, phone: str) -> bool:
         return bool(self.query("SELECT 1 AS hit FROM dnc WHERE phone = ?", (phone,)))
 
+
+
+class _OpenedRows:
+    """A transaction's connection whose ``execute(...).fetchone()`` gives rows opened by the store."""
+
+    def __init__(self, conn: Any, store: BaseStore) -> None:
+        self.conn, self.store, self._row = conn, store, None
+
+    def execute(self, sql: str, params: tuple = ()) -> "_OpenedRows":
+        row = self.conn.execute(sql, params).fetchone()
+        self._row = self.store.open_row(dict(row)) if row is not None else None
+        return self
+
+    def fetchone(self) -> dict[str, Any] | None:
+        return self._row
 
 
 class StoreSink:
