@@ -120,6 +120,15 @@ class ConfirmAsked(Event):
 
 
 @dataclass(frozen=True)
+class StopRecording(Event):
+    """The caller asked not to be recorded («no quiero que me graben»): nothing more of the call is
+    recorded, and what was recorded so far is dropped."""
+
+    text: str = ""
+    via: str = "voice"
+
+
+@dataclass(frozen=True)
 class Transfer(Event):
     reason: str
 

@@ -31,7 +31,7 @@ from .audio.tones import DtmfDetector
 from .audio.wavio import to_int16, write_wav
 from .dialogue.survey import SurveyDialogue
 from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Heard, NoInput, PlayTune, Say,
-                     SpeechEnded, SpeechStarted, Transfer)
+                     SpeechEnded, SpeechStarted, StopRecording, Transfer)
 from .listen.turns import SpeechStart, Turn, TurnConfig, TurnTaker
 from .speak.cache import PromptCache
 from .speak.sentences import split_sentences
@@ -416,6 +416,9 @@ class CallSession:
                 self._to_speak.append(_Pending(None, f"tune:{event.tune}", False, event.tune))
             elif isinstance(event, (Hangup, Transfer)):
                 self._pending_end = event
+            elif isinstance(event, StopRecording):  # the caller asked: nothing of the call is kept
+                self.record = False
+                self._agent_frames, self._caller_frames = [], []
         self._speak_ahead()
         after = self.dialogue.awaiting
         if after is not before:

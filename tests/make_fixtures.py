@@ -22,7 +22,7 @@ from encuestador.audio.phoneline import phone_line
 from encuestador.audio.wavio import write_wav
 from encuestador.speak.tts import EspeakSynthesizer
 
-FIXTURE_VERSION = 4
+FIXTURE_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ FIXTURES = [
     Fixture("ks_no_sigue_igual", "No, sigue igual.", voice="kokoro:em_santa"),
     Fixture("ks_opt_out", "No me vuelvan a llamar.", voice="kokoro:em_santa"),
     Fixture("ks_human", "Quiero hablar con una persona.", voice="kokoro:em_santa"),
+    Fixture("ks_stop_recording", "No quiero que me graben.", voice="kokoro:em_santa"),
 ]
 
 

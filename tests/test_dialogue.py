@@ -293,3 +293,82 @@ def test_revise_undoes_a_decline_that_the_caller_took_back(script):
     ev = d.revise(state, Understanding("yes", {"answer": True}, 1.0, "no, bueno, sí"), 2)
     assert kinds(ev) == ["AnswerCorrected", "AnswerRecorded", "Say"]
     assert d.result.consent is True and d.awaiting.id == "score" and not d.finished and d.result.outcome is None
+
+
+# -- privacy: the notice after the greeting, and «no quiero que me graben» ------------------------
+def private(script, **privacy):
+    from encuestador.dialogue.survey import PrivacyNotice
+
+    customer = CustomerContext(company="Telecom del Norte", name="Ana", privacy=PrivacyNotice(**privacy))
+    d = SurveyDialogue(script, customer)
+    return d, d.start(0)
+
+
+def test_privacy_notice_follows_the_greeting_with_the_url_read_aloud(script):
+    d, events = private(script, url="https://telecom.mx/privacidad")
+    assert [e.prompt for e in events] == ["greeting", "privacy_notice", "consent.prompt"]
+    notice = events[1]
+    assert notice.interruptible
+    assert notice.text.startswith("Telecom del Norte graba esta llamada para mejorar su atención")
+    assert notice.text.endswith("telecom punto mx diagonal privacidad.") and "https" not in notice.text
+
+
+def test_privacy_notice_with_a_phone_and_not_interruptible_when_configured(script):
+    _, events = private(script, phone="800 123 4567", interruptible=False)
+    assert "al 800 123 4567." in events[1].text and events[1].interruptible is False
+
+
+def test_no_privacy_notice_unless_configured(script):
+    _, events = new(script)
+    assert "privacy_notice" not in [e.prompt for e in events if isinstance(e, Say)]
+    _, events = private(script)  # neither URL nor phone: nothing to point at
+    assert "privacy_notice" not in [e.prompt for e in events if isinstance(e, Say)]
+
+
+def test_privacy_notice_is_about_eight_seconds_of_speech(script):
+    d, _ = private(script, url="https://www.telecom.mx/privacidad")
+    # one sentence of about 8 s: Kokoro em_santa says these 19 words in 7.9 s
+    assert len(d.privacy_notice().split()) <= 20
+
+
+def test_stop_recording_says_so_and_asks_the_pending_question_again(script):
+    from encuestador.events import StopRecording
+
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    ev = d.on_understanding(Understanding("stop_recording", {}, 1.0, "no quiero que me graben"), 2)
+    assert kinds(ev) == ["StopRecording", "Say", "Say"]
+    assert ev[0] == StopRecording(2, "no quiero que me graben", "voice")
+    assert ev[1].text == "Entendido, dejamos de grabar." and ev[2].prompt == "score.prompt"
+    assert d.awaiting.id == "score" and d.result.recording_stopped
+    d.on_understanding(score(4), 3)
+    assert d.result.score == 4 and d.awaiting.id == "resolved"  # the survey goes on
+
+
+def test_stop_recording_during_the_open_question_keeps_asking_for_comments(script):
+    d, _ = new(script)
+    for u in (yes(), score(5), yes()):
+        d.on_understanding(u, 1)
+    assert d.awaiting.id == "feedback"
+    ev = d.on_understanding(Understanding("stop_recording", {}, 1.0, "sin grabar"), 2)
+    assert kinds(ev)[0] == "StopRecording" and ev[-1].prompt == "feedback.prompt" and d.result.feedback is None
+
+
+def test_stop_recording_heard_only_nearly_is_read_back_first(script):
+    d, _ = new(script)
+    ev = d.on_understanding(Understanding("stop_recording", {}, 0.7, "no quiero que me graben", confirm=True), 1)
+    assert kinds(ev) == ["ConfirmAsked", "Say"] and "no desea que grabemos" in ev[1].text
+    assert not d.result.recording_stopped
+    ev = d.on_understanding(yes(), 2)
+    assert kinds(ev)[0] == "StopRecording" and ev[-1].prompt == "consent.prompt" and d.result.recording_stopped
+
+
+def test_parser_hears_the_ways_of_asking_not_to_be_recorded():
+    from encuestador.understand.parser import IntentParser
+
+    parser = IntentParser()
+    for said in ("No quiero que me graben.", "No me grabe, por favor.", "No quiero que se grabe.", "Sin grabar."):
+        assert parser.parse(said, "score").intent == "stop_recording", said
+    assert parser.parse("No quiero que me llamen.", "score").intent == "opt_out"
+    assert parser.parse("No, grave.", "yes_no").intent == "no"  # b and v sound alike: no bare «no grabe»
+    assert parser.parse("¿Me están grabando?", "yes_no").intent == "unknown"

@@ -43,6 +43,25 @@ class Closing:
     transfer: bool = False
 
 
+@dataclass(frozen=True)
+class PrivacyNoticeText:
+    """The privacy notice's words: ``prompt`` with ``{empresa}`` and ``{donde}``; ``{donde}`` is
+    ``where_url`` (``{url}``) or ``where_phone`` (``{telefono}``); ``url_words`` say a URL's symbols."""
+
+    prompt: str
+    where_url: str
+    where_phone: str
+    url_words: dict[str, str] = field(default_factory=dict)
+
+    def say_url(self, url: str) -> str:
+        """``https://www.ejemplo.mx/privacidad`` → ``ejemplo punto mx diagonal privacidad``."""
+        spoken = url.split("://", 1)[-1].rstrip("/")
+        spoken = spoken[4:] if spoken.lower().startswith("www.") else spoken
+        for symbol, words in self.url_words.items():
+            spoken = spoken.replace(symbol, words)
+        return " ".join(spoken.split())
+
+
 @dataclass
 class SurveyScript:
     start: str
@@ -56,6 +75,7 @@ class SurveyScript:
     confirm: Question | None = None   # the read-back question (id "confirm"), when the script has one
     read_back: dict[str, Any] = field(default_factory=dict)  # what "Entendí …" says, by question
     score_words: dict[int, str] = field(default_factory=dict)
+    privacy_notice: PrivacyNoticeText | None = None
     version: int = 1
 
     @classmethod
@@ -82,6 +102,11 @@ class SurveyScript:
             script.score_words = {int(k): str(v) for k, v in confirm.pop("score_words", {}).items()}
             script.confirm = cls._question("confirm", {"kind": "yes_no", "next": "after_survey", **confirm},
                                            max_retries, no_input_ms)
+        if "privacy_notice" in data:
+            notice = dict(data["privacy_notice"])
+            script.privacy_notice = PrivacyNoticeText(
+                prompt=notice["prompt"], where_url=notice["where_url"], where_phone=notice["where_phone"],
+                url_words={str(k): str(v) for k, v in (notice.get("url_words") or {}).items()})
         script.validate()
         return script
 

@@ -14,7 +14,9 @@ import copy
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..events import AnswerCorrected, AnswerRecorded, ConfirmAsked, Event, Hangup, PlayTune, Say, TicketOpened, Transfer
+from ..events import (AnswerCorrected, AnswerRecorded, ConfirmAsked, Event, Hangup, PlayTune, Say, StopRecording,
+                      TicketOpened, Transfer)
+from ..speak.normalize import speakable_name
 from ..understand.feedback import analyze_feedback
 from ..understand.parser import REQUESTS, Understanding
 from .script import Closing, Question, SurveyScript
@@ -22,6 +24,20 @@ from .script import Closing, Question, SurveyScript
 MAX_REPEATS = 3
 _ANSWER_INTENTS = {"yes_no": ("yes", "no"), "score": ("score",)}
 ANSWER_FIELDS = ("consent", "score", "resolved", "feedback", "offer_human")
+
+
+@dataclass(frozen=True)
+class PrivacyNotice:
+    """Where the full privacy notice is (the serve config's ``privacy_notice_url`` /
+    ``privacy_notice_phone``); with either, the notice is said right after the greeting."""
+
+    url: str | None = None
+    phone: str | None = None
+    interruptible: bool = True
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url or self.phone)
 
 
 @dataclass
@@ -35,6 +51,11 @@ class CustomerContext:
     topic: str | None = None
     local_hour: int = 10
     callback_number: str | None = None  # the company's number, said in a voicemail message
+    privacy: PrivacyNotice | None = None  # the privacy notice said after the greeting, when configured
+
+    def __post_init__(self) -> None:
+        if self.name:  # as it is said: «JOSÉ PÉREZ» → «José Pérez»
+            self.name = speakable_name(self.name)
 
     @property
     def salutation(self) -> str:
@@ -71,6 +92,7 @@ class SurveyResult:
     feedback_analysis: dict[str, Any] | None = None  # topic tags and sentiment of the feedback
     offer_human: bool | None = None
     opt_out: bool = False
+    recording_stopped: bool = False  # the caller asked not to be recorded
     outcome: str | None = None
     transferred: bool = False
     ticket: bool = False
@@ -243,7 +265,23 @@ class SurveyDialogue:
     # -- inputs --------------------------------------------------------------------------------
     def start(self, now_ms: int = 0) -> list[Event]:
         greeting = "greeting" if self.customer.name else "greeting_generic"
-        return [self._say(now_ms, greeting)] + self._ask(self.script.start, now_ms)
+        notice = self.privacy_notice()
+        said = [self._say(now_ms, greeting)]
+        if notice is not None:
+            assert self.customer.privacy is not None
+            said.append(Say(now_ms, "privacy_notice", notice, self.customer.privacy.interruptible))
+        return said + self._ask(self.script.start, now_ms)
+
+    def privacy_notice(self) -> str | None:
+        """The privacy notice as said to this caller, or None when the operator configured none."""
+        privacy, words = self.customer.privacy, self.script.privacy_notice
+        if privacy is None or not privacy.configured or words is None:
+            return None
+        if privacy.url:
+            where = words.where_url.format(url=words.say_url(privacy.url))
+        else:
+            where = words.where_phone.format(telefono=privacy.phone)
+        return " ".join(words.prompt.format(empresa=self.customer.company, donde=where).split())
 
     def on_understanding(self, u: Understanding, now_ms: int, via: str = "voice") -> list[Event]:
         """React to what the caller said (or keyed) while a question was open."""
@@ -258,6 +296,10 @@ class SurveyDialogue:
         if u.intent == "opt_out":
             self.result.opt_out = True
             return [AnswerRecorded(now_ms, "opt_out", True, u.text, via)] + self._go("closing_opt_out", now_ms)
+        if u.intent == "stop_recording":  # said so, then the pending question again
+            self.result.recording_stopped = True
+            return [StopRecording(now_ms, u.text, via), self._say(now_ms, "recording_stopped"),
+                    self._question_prompt(q, now_ms)]
         if u.intent == "human":
             return self._go("transfer" if self.transfer_enabled else self.script.after_survey["no_transfer"], now_ms)
         if u.intent == "wrong_person":

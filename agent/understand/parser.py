@@ -12,11 +12,11 @@ from typing import Any
 from ..prompts_data import load_yaml
 from .text import tokenize, word_similarity
 
-INTENTS = ("score", "yes", "no", "opt_out", "human", "repeat", "callback_later", "wrong_person",
+INTENTS = ("score", "yes", "no", "opt_out", "stop_recording", "human", "repeat", "callback_later", "wrong_person",
            "unknown", "silence")
 QUESTION_KINDS = ("score", "yes_no", "free")
 # Requests a caller may make at any question instead of answering it, in the order they outrank each other.
-REQUESTS = ("opt_out", "human", "wrong_person", "callback_later")
+REQUESTS = ("opt_out", "stop_recording", "human", "wrong_person", "callback_later")
 FUZZY_THRESHOLD = 0.8
 
 
