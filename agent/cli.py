@@ -78,6 +78,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .runtime import Runtime
     from .caller_script import CallerScriptError, load_caller_script
     from .scripted_caller import run_scripted_call
+    from .privacy.crypto import load_keyring
+    from .privacy.notice import warn_if_clear
     from .simulate import run_call, transcript_lines, write_outputs
 
     script = None
@@ -100,6 +102,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if script is None and not name:
         print("error: --customer is required (or give --caller-script with a customer)", file=sys.stderr)
         return 2
+    keyring = load_keyring()                   # $ENCUESTADOR_KEY_FILE: the outputs and the stored call encrypted
+    if args.db:
+        warn_if_clear(keyring)
     runtime = Runtime(_runtime_options(args))
     customer = CustomerContext(company=runtime.options.company, name=name, customer_id=args.customer_id,
                                phone=args.phone, topic=args.topic or scripted.get("topic"),
@@ -120,9 +125,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         call = run_scripted_call(runtime, script, sinks=sinks, call_id=call_id, customer=customer)
     else:
         call = run_call(runtime, customer, caller, sinks=sinks, call_id=call_id, answered_by=answered_by)
-    result = write_outputs(call, customer, args.out)
+    result = write_outputs(call, customer, args.out, keyring)
     if store is not None:
-        sinks[0].finish(result["outcome"], result["duration_ms"], str((args.out / "conversation.wav").resolve()))
+        recording = args.out / "conversation.wav"
+        sinks[0].finish(result["outcome"], result["duration_ms"], str(recording.resolve()) if recording.exists() else None)
         store.close()
     if not args.quiet:
         print("\n".join(transcript_lines(call.events)))
@@ -134,7 +140,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             wrong += [f"{k}: {c['got']!r}, expected {c['expected']!r}" for k, c in check["checks"].items() if not c["ok"]]
             print(f"script check: {'matches' if check['matches'] else 'DOES NOT MATCH'} the caller script"
                   + "".join(f"\n  {w}" for w in wrong))
-        print(f"written: {args.out}/result.json, events.jsonl, conversation.wav")
+        recorded = ", conversation.wav" if (args.out / "conversation.wav").exists() else " (not recorded, as the caller asked)"
+        print(f"written: {args.out}/result.json, events.jsonl{recorded}")
     return 0
 
 
@@ -189,12 +196,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    from .store import is_database_url, open_store
+    from .store import open_store
 
-    if not is_database_url(args.db) and not Path(args.db).exists():
-        print(f"error: no database at {args.db}", file=sys.stderr)
-        return 2
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     calls = store.calls()
     if args.json:
         print(json.dumps(calls, ensure_ascii=False, indent=2))
@@ -216,22 +220,67 @@ def _host_port(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _sip_setup(args: argparse.Namespace, default_port: int):
-    """Config, store, runtime (prompts pre-rendered) and a started SIP agent."""
-    import logging
-
-    from .store import open_store
-    from .runtime import Runtime
-    from .sip.agent import SipAgent
+def _load_config(args: argparse.Namespace, default_port: int):
+    """The validated settings (``SettingsError`` lists every mistake) with the command line's overrides."""
+    from .report.webhooks import webhook_secret
+    from .settings import SettingsError
     from .sip.config import SipConfig
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = args.listen or ("127.0.0.1", default_port)
     config = SipConfig.load(args.config, listen_host=host, listen_port=port, transfer_uri=args.transfer_uri,
                             recordings_dir=str(args.recordings) if args.recordings else None,
                             company=getattr(args, "company", None))
     if getattr(args, "proxy", None):
         config.trunk.proxy = args.proxy
+    if config.webhook_url and not webhook_secret(config.webhook_secret):
+        raise SettingsError([f"{args.config}: webhook_url is set but there is no webhook_secret "
+                             "(or ENCUESTADOR_WEBHOOK_SECRET)"])
+    return config
+
+
+def _open_writable_store(location: str, create: bool, notices=None, key_file=None):
+    """The store, refused (``StoreError``) unless this process can write to it; made when missing only
+    with ``create`` (said on ``notices``, default stdout); encrypted under ``key_file`` (or $ENCUESTADOR_KEY_FILE)."""
+    from .store import open_store
+
+    store = open_store(location, create=create, key_file=key_file)
+    store.check_writable()
+    if store.created:
+        print(f"new database created: {location}", file=notices or sys.stdout, flush=True)
+    return store
+
+
+def _recover(store, config) -> None:
+    """Finalise calls and campaign attempts left open by processes that died (crash recovery)."""
+    from datetime import datetime, timezone
+
+    from .campaign.queue import recover_interrupted
+    from .store.recovery import recover_abandoned_calls
+
+    stale_after_s = config.max_call_s + 300   # no live call is older than this (the agent hangs up first)
+    report = recover_abandoned_calls(store, config.recordings_dir, stale_after_s=stale_after_s)
+    for call in report.calls:
+        print(f"call {call.call_id} left open by a process that died: closed as 'interrupted' "
+              f"({call.answers} answer(s){', recording kept' if call.recording_path else ''})", flush=True)
+    attempts = recover_interrupted(store, datetime.now(timezone.utc), stale_after_s=stale_after_s)
+    if attempts:
+        print(f"{attempts} campaign attempt(s) left open by a dialer that died closed as 'interrupted'", flush=True)
+
+
+def _sip_setup(args: argparse.Namespace, default_port: int, create_db: bool = True):
+    """Config (validated), store (writable; crash recovery done), runtime (prompts pre-rendered) and a
+    started SIP agent. Everything that can be refused is checked before the models load."""
+    from .cli_logging import safe_print, setup_logging
+    from .privacy.notice import warn_if_clear
+    from .runtime import Runtime
+    from .sip.agent import FRONT_ENV, SipAgent
+
+    setup_logging()
+    config = _load_config(args, default_port)
+    store = _open_writable_store(args.db, create_db, key_file=config.encryption_key_file)
+    if not os.environ.get(FRONT_ENV):       # a worker of `serve --workers`: its supervisor said it once
+        warn_if_clear(store.keyring)
+    _recover(store, config)
     options = _runtime_options(args)
     options.company = config.company
     options.callback_number = config.callback_number
@@ -239,8 +288,7 @@ def _sip_setup(args: argparse.Namespace, default_port: int):
     rendered = runtime.prerender()
     print(f"prompts ready ({rendered} rendered now); ASR {runtime.recognizer.name}, voice {runtime.synthesizer.voice_id}",
           flush=True)
-    store = open_store(args.db)
-    agent = SipAgent(config, runtime, store, on_line=lambda line: print(line, flush=True))
+    agent = SipAgent(config, runtime, store, on_line=safe_print)
     agent.start()
     return agent, store, config
 
@@ -250,9 +298,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     if args.workers > 1:
+        from .privacy.notice import warn_if_clear
         from .sip.cluster import run_cluster
         from .store import is_database_url
 
+        config = _load_config(args, 5060)                 # refused here, not in N workers
+        store = _open_writable_store(args.db, create=True, key_file=config.encryption_key_file)
+        warn_if_clear(store.keyring)
+        store.close()
         host, port = args.listen or ("127.0.0.1", 5060)
         passthrough = _worker_args(args)
         state_dir = Path("var") if is_database_url(args.db) else Path(args.db).parent
@@ -320,6 +373,7 @@ def _add_sip_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="encuestador", description="Offline CSAT survey calls in Mexican Spanish")
     parser.add_argument("--version", action="version", version=f"encuestador {__version__}")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print its traceback")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="run one whole survey call from WAV files of the caller's answers "
@@ -391,6 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_campaign import add_commands
 
     add_commands(sub, _add_sip_options)
+    from .cli_console import add_commands as add_console_commands
+    add_console_commands(sub)
+    from .cli_prompts import add_commands as add_prompt_commands
+    add_prompt_commands(sub, _add_engine_options)
+    from .cli_privacy import add_commands as add_privacy_commands
+    add_privacy_commands(sub)
 
     p = sub.add_parser("calls", help="stored calls with their answers")
     p.add_argument("--db", required=True)
@@ -400,14 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. Every error is one line on stderr and an exit code (2: bad input or settings,
+    3: a model missing, 1: anything else); ``--debug`` adds the traceback."""
+    os.umask(0o077)   # databases, recordings, logs and reports are personal data: 0600 files, 0700 directories
     args = build_parser().parse_args(argv)
-    from .models.registry import MissingModelError
+    from .cli_errors import run_reporting_errors
 
-    try:
-        return args.func(args)
-    except MissingModelError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    return run_reporting_errors(args.func, args, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import FRAME_MS, FRAME_SAMPLES
+from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from .dialogue.survey import CustomerContext, SurveyResult
 from .events import Event, Heard, Say
 from .runtime import Runtime
@@ -161,26 +161,37 @@ def run_call(runtime: Runtime, customer: CustomerContext, caller_audio: list[np.
     return SimulatedCall(call_id or uuid.uuid4().hex[:12], session, caller)
 
 
-def write_outputs(call: SimulatedCall, customer: CustomerContext, out_dir: Path) -> dict:
-    """``result.json``, ``events.jsonl`` and ``conversation.wav`` (agent left, caller right)."""
+def write_outputs(call: SimulatedCall, customer: CustomerContext, out_dir: Path, keyring=None) -> dict:
+    """``result.json``, ``events.jsonl`` and ``conversation.wav`` (agent left, caller right; not written
+    when the caller asked not to be recorded); encrypted under ``keyring`` (``privacy.crypto``) if given."""
+    from .privacy.files import EventLog, write_private, write_recording
+
     out_dir.mkdir(parents=True, exist_ok=True)
     r = call.result
     result = {
         "call_id": call.call_id,
         "customer": {"id": customer.customer_id, "name": customer.name, "company": customer.company},
         "consent": r.consent, "score": r.score, "resolved": r.resolved, "feedback": r.feedback,
-        "feedback_analysis": r.feedback_analysis, "opt_out": r.opt_out, "outcome": r.outcome,
+        "feedback_analysis": r.feedback_analysis, "opt_out": r.opt_out, "recording_stopped": r.recording_stopped,
+        "outcome": r.outcome,
         "transferred": r.transferred, "ticket": r.ticket,
         "callback": r.callback, "answered_via": r.via,
         "duration_ms": call.session.now_ms,
     }
     if call.script_check is not None:  # a scripted caller: its stored answers against what it meant
         result["script_check"] = call.script_check
-    (out_dir / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    with open(out_dir / "events.jsonl", "w", encoding="utf-8") as f:
-        for e in call.events:
-            f.write(e.to_json() + "\n")
-    call.session.write_recording(out_dir / "conversation.wav")
+    summary = (json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    write_private(out_dir / "result.json", keyring.seal_bytes(summary) if keyring else summary)
+    (out_dir / "events.jsonl").unlink(missing_ok=True)
+    log = EventLog(out_dir / "events.jsonl", keyring)
+    for e in call.events:
+        log.handle(e)
+    log.close()
+    recording = out_dir / "conversation.wav"
+    if call.session.record:
+        write_recording(recording, call.session.conversation(), SAMPLE_RATE, keyring)
+    else:  # the caller asked not to be recorded: no recording, not even an older one in its place
+        recording.unlink(missing_ok=True)
     return result
 
 

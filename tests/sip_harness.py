@@ -52,6 +52,7 @@ class Server:
         self.recordings = tmp / "recordings"
         config_path = tmp / "serve.yaml"
         config_path.write_text(yaml.safe_dump({"recordings_dir": str(self.recordings), **(config or {})}))
+        config_path.chmod(0o600)   # it may hold a trunk password: serve refuses one readable by others
         self.log_path = tmp / "serve.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
@@ -60,7 +61,8 @@ class Server:
              "--workers", str(workers)],
             stdout=self._log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 90
-        while "listening" not in self.log():
+        ready = "Kamailio dispatcher" if workers > 1 else "listening"  # the front starts after its workers
+        while ready not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"server did not start:\n{self.log()}")
             time.sleep(0.1)
@@ -135,11 +137,13 @@ def sipp(args: list[str], timeout: float = 120, check: bool = True) -> subproces
 
 
 def call_server(server: Server, scenario: Path, csv: Path, calls: int = 1, rate: int = 1, timeout: float = 120,
-                check: bool = True) -> subprocess.CompletedProcess:
+                check: bool = True, local_ip: str = "127.0.0.1",
+                extra: list[str] | None = None) -> subprocess.CompletedProcess:
+    """SIPp places ``calls`` calls from ``local_ip`` (any 127.x address: a second source on loopback)."""
     media = free_port()
     return sipp([f"127.0.0.1:{server.port}", "-sf", str(scenario), "-inf", str(csv), "-m", str(calls),
-                 "-l", str(calls), "-r", str(rate), "-i", "127.0.0.1", "-p", str(free_port()),
-                 "-mi", "127.0.0.1", "-mp", str(media)], timeout=timeout, check=check)
+                 "-l", str(calls), "-r", str(rate), "-i", local_ip, "-p", str(free_port()),
+                 "-mi", local_ip, "-mp", str(media), *(extra or [])], timeout=timeout, check=check)
 
 
 def bueno_greeting(tmp_path: Path) -> str:

@@ -51,6 +51,7 @@ def test_campaign_run_dials_the_due_customers_and_reports_them(tmp_path, whisper
             "trunk": {"proxy": f"sip:127.0.0.1:{uas_port}", "caller_id": "+525550009999"},
             "caller_id_pool": ["+525550000001", "+528180000002"],
             "webhook_url": crm.url, "webhook_secret": "s3cret"}))
+        config.chmod(0o600)   # it holds the webhook secret
         # Wednesday 11:00 in Mexico City: C-1 (CDMX) and C-6 (Monterrey) are due; C-2 is on the DNC list.
         run = subprocess.run([sys.executable, "-m", "encuestador", "campaign", "run", "--db", str(db), "--config",
                               str(config), "--listen", f"127.0.0.1:{free_port()}", "--at", "2026-07-15T11:00-06:00",
