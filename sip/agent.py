@@ -47,7 +47,7 @@ from encuestador.store.retention import purge_expired
 from . import flood_filter, rtp_pin, tcp_guard
 from .admission import Admission, SourceLimits
 from .config import SipConfig
-from .headers import header, request_problem, source_host, uri_user, via_received
+from .headers import header, request_problem, source_host, uri_user
 from .media import SessionMediaPort, audio_format
 from .pjsip_tuning import call_slots, set_transaction_timeout
 from .trust import InboundPolicy, InboundVerdict
@@ -542,11 +542,12 @@ class SipAgent:
             self._apply_blocks()
 
     def _source_of(self, src_address: str, message: str) -> str:
-        """The address a new call counts against: the packet's source, or behind our own Kamailio
-        front the caller's address as Kamailio recorded it in the second Via."""
+        """The address a new call counts against and is trusted for: the packet's source, or behind
+        our own Kamailio front the caller's address as the front stamped it (never the caller's Via,
+        whose «received=» he may have written himself)."""
         host = source_host(src_address)
         if self._front_host is not None and host == self._front_host:
-            return via_received(message, 1) or host
+            return (header(message, "X-Encuestador-Source") or host).strip()
         return host
 
     def place_call(self, number: str, customer_id: str | None, caller_id: str | None = None,

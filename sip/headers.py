@@ -37,18 +37,6 @@ def source_host(address: str) -> str:
     return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
 
 
-def via_received(message: str, index: int) -> str | None:
-    """The address the ``index``-th Via hop was received from (its ``received=`` or its host)."""
-    vias = [v.strip() for line in _header_values(message, "via") for v in line.split(",")]
-    if index >= len(vias):
-        return None
-    match = re.search(r";\s*received=([^;\s]+)", vias[index], re.IGNORECASE)
-    if match:
-        return match.group(1)
-    sent_by = vias[index].split(None, 1)[1] if " " in vias[index] else ""
-    return source_host(sent_by.split(";", 1)[0]) or None
-
-
 def _header_values(message: str, name: str) -> list[str]:
     values = []
     for line in message.split("\r\n\r\n", 1)[0].splitlines()[1:]:

@@ -7,7 +7,7 @@ import socket
 
 from encuestador.sip.admission import Admission, SourceLimits
 from encuestador.sip.flood_filter import attach
-from encuestador.sip.headers import request_problem, via_received
+from encuestador.sip.headers import request_problem
 from encuestador.sip.rtp_pin import Pin, pin, pinned, split_address
 from encuestador.sip.tcp_guard import Connection, TcpLimits, to_close
 
@@ -61,14 +61,6 @@ def test_request_problem_finds_lengths_and_unusable_sdp():
     assert "not an IP address" in request_problem(invite(sdp.replace("IN IP4 127.0.0.1\r\nt", "IN IP4 evil.mx\r\nt")))
     assert "cannot receive" in request_problem(invite(sdp.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0")))
     assert "out of range" in request_problem(invite(sdp.replace("audio 6000", "audio 0")))
-
-
-def test_via_received_reads_the_callers_hop():
-    message = ("INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa\r\n"
-               "Via: SIP/2.0/UDP 192.168.1.4:5062;received=203.0.113.9;rport=40000;branch=z9hG4bKb\r\n\r\n")
-    assert via_received(message, 0) == "127.0.0.1"
-    assert via_received(message, 1) == "203.0.113.9"
-    assert via_received(message, 2) is None
 
 
 def test_tcp_policy_closes_idle_excess_and_never_a_call():

@@ -267,3 +267,23 @@ def test_srtp_off_by_default_answers_plain_rtp(server, tmp_path):
         "a=rtpmap:0 PCMU/8000", "a=rtpmap:0 PCMU/8000\n      a=crypto:1 AES_CM_128_HMAC_SHA1_80 "
                                 "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"))
     call_server(srv, path, callers_csv(tmp_path, [("+525512345678", "")]))
+
+
+@needs_sipp
+def test_behind_the_front_a_forged_via_received_is_not_trusted(server, tmp_path):
+    """With --workers, a caller from 127.0.0.2 writing «received=127.0.0.1» (an allowed address) in his
+    own Via is still refused: the workers trust the source Kamailio stamps, not the caller's Via."""
+    import socket
+
+    from raw_sip import final_status, invite, sdp
+
+    srv = server(workers=2, sip_allow=["127.0.0.1"])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        local = sock.getsockname()
+        forged = invite(srv.port, local, "forged-via", sdp(40000, "127.0.0.2")).replace(
+            b";rport\r\n", b";received=127.0.0.1;rport\r\n", 1)
+        sock.sendto(forged, ("127.0.0.1", srv.port))
+        status, _ = final_status(sock, timeout=10.0)
+    assert status == 403
+    assert rows(srv.db) == []
