@@ -158,3 +158,10 @@ def test_a_long_answer_both_transcripts_start_with_no_is_still_read_back():
     first = transcript("No, aquí no vives a persona.", {"No.": -2.0, "Se equivocó de número.": -2.5, "Sí.": -4.0})
     u, _, _ = listen_twice(first, "No, a fin no liberes a persona.", "resolved")
     assert (u.intent, u.confirm) == ("no", True)
+
+
+def test_an_answer_only_a_long_plain_transcript_says_is_not_taken():
+    # «ahorita estoy ocupado» (espeak, 20 dB): the plain transcript found a «sí» among other words.
+    first = transcript("Ah, ahorita estoy o su famo.", {"Sí.": -1.0, "No.": -3.0, "Llámeme más tarde.": -3.5})
+    u, _, listens = listen_twice(first, "Ah, oí, si, o famos.", "resolved")
+    assert listens == 2 and not (u.intent == "yes" and not u.confirm)

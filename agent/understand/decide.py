@@ -38,8 +38,8 @@ class DecisionPolicy:
     reject_margin_nats: float = 10.0   # how much worse than the free transcript a candidate may fit
     plain_text: float = 0.95           # a phrase matched this closely is said plainly (not a near miss)
     early_posterior: float = 0.9       # taken before the hang-over ends only when this sure (see ``decisive``)
-    second_listen_posterior: float = 0.45  # a read-back both transcripts say is taken with this share,
-    second_listen_words: int = 4           # when neither says more words than this («No, aquí no vive…»)
+    second_listen_posterior: float = 0.45  # a read-back both transcripts say is taken with this share
+    second_listen_words: int = 4           # the second listen takes nothing said in more words than this
 
 
 def _label_to_understanding(label: str, text: str, confidence: float) -> Understanding:
@@ -118,8 +118,10 @@ class Understander:
         """The decision again with a transcript made without the context (the candidates' scores,
         made without it too, stay):
 
-        - the plain transcript is taken when it is accepted on its own — only read back when the
-          first transcript ruled the answer out (an out-of-scale number, «no sé», two scores);
+        - the plain transcript is taken when it is accepted on its own and both say at most
+          ``second_listen_words`` words (a request said plainly, whatever its length) — only read
+          back when the first transcript ruled the answer out (an out-of-scale number, «no sé»,
+          two scores);
         - an answer read back is taken when both transcripts say it in a few words and the
           candidates agree (``second_listen_posterior``, ``second_listen_words``).
 
@@ -128,19 +130,20 @@ class Understander:
         57.1 → 57.6 / 50.8 → 52.0 % and 17.8 → 18.9 / 24.3 → 25.4 %; stored wrong 6 → 4 of 1062
         (the context echo rule in ``decide`` included). Reading back what only the plain transcript
         says, or taking a recited list («cuatro, tres, cuatro») from it, stored more wrong answers
-        at 10 dB; taking long agreeing transcripts stored «No, aquí no vive esa persona» as «no».
+        at 10 dB; taking long transcripts stored «No, aquí no vive esa persona» as «no» and
+        «ahorita estoy ocupado» («Ah, oí, si, o famos.») as «sí» (espeak).
         """
         said = _label_of(understood)
         kind = _PARSER_KIND[question.kind]
         second = replace(transcript, text=plain.text, confidence=plain.confidence, text_score=plain.text_score,
                          elapsed_ms=transcript.elapsed_ms + plain.elapsed_ms)
         again = self.decide(second, question)
-        if not again.confirm and again.intent not in _NOT_AN_ANSWER:
+        short = all(len(tokenize(t.text)) <= self.policy.second_listen_words for t in (transcript, plain))
+        if not again.confirm and again.intent not in _NOT_AN_ANSWER and (short or again.intent in REQUESTS):
             ruled_out = understood.intent == "unknown" and bool(set(understood.slots) & _RULED_OUT)
             return (replace(again, confirm=True) if ruled_out else again), second
         if understood.confirm and understood.intent in _ANSWERS:
             both = {_label_of(self.parser.parse(t.text, kind)) for t in (transcript, plain)}
-            short = all(len(tokenize(t.text)) <= self.policy.second_listen_words for t in (transcript, plain))
             label, posterior, fits, _ = self._candidates(transcript, question)
             if both == {said} and short and label == said and fits and posterior >= self.policy.second_listen_posterior:
                 return replace(understood, confirm=False, confidence=posterior), transcript
