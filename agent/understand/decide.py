@@ -14,13 +14,13 @@ The first goal is that no wrong answer is stored; a question asked twice is the 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..dialogue.script import Question, SurveyScript
 from ..listen.asr import Hints, RecognitionStream, Recognizer, Transcript
+from ..speak.sentences import split_sentences
 from .parser import REQUESTS, IntentParser, Understanding
 from .text import tokenize
 
@@ -81,8 +81,7 @@ class Understander:
             self._hints[q.id] = Hints(tuple(labels) + tuple(others), max_words=12 if q.kind != "free" else 80,
                                       context=q.asr_context)
             self._plain_hints[q.id] = Hints(max_words=self._hints[q.id].max_words)
-            self._context_sentences[q.id] = {tuple(tokenize(sentence)) for sentence in
-                                             re.split(r"(?<=[.?!])\s+", q.asr_context) if tokenize(sentence)}
+            self._context_sentences[q.id] = {tuple(tokenize(sentence)) for sentence in split_sentences(q.asr_context)}
 
     def hints_for(self, question: Question) -> Hints:
         return self._hints[question.id]
