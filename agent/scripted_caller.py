@@ -86,9 +86,7 @@ class _Plan:
 
 def prompt_playing(session: CallSession) -> str | None:
     """The prompt id of the agent audio playing now, from the session's playback bookkeeping, or None."""
-    current = getattr(session, "_current_segment", None)
-    segment = current() if current is not None else None
-    return segment.prompt if segment is not None and session.playing else None
+    return getattr(session, "prompt_playing", None)
 
 
 class ScriptedCaller(Caller):
@@ -158,7 +156,7 @@ class ScriptedCaller(Caller):
         over = self._plan.turn.over_prompt
         if over is not None and self.last_prompt is not None:
             if self._began_ms is None:
-                if not hasattr(session, "_current_segment"):
+                if not hasattr(session, "prompt_playing"):
                     self._began_ms = self.last_prompt.at_ms
                 elif prompt_playing(session) == self.last_prompt.prompt:
                     self._began_ms = session.now_ms

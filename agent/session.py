@@ -6,15 +6,17 @@ Caller audio frames and keypad digits go in (``push_audio``, ``push_dtmf``); age
 else (VAD, ASR, dialogue, TTS) runs on the thread that calls ``push_audio`` — a per-call worker.
 
 Which question an utterance answers, and when a turn ends, is the ``TurnTaker``'s job
-(``listen/turns.py``); the session plays prompts, cuts them on barge-in, runs the timers and hands
-turns and keys to the dialogue (or, for an answer the caller went on with, has it ``revise`` one).
+(``listen/turns.py``); what is said next, sentence by sentence, the ``Playback``'s
+(``speak/playback.py``); both sides of the call are kept by a ``CallRecording``. The session
+conditions the caller's audio (DC, lost frames, keypad tones), decides barge-in and echo, runs the
+timers and hands turns and keys to the dialogue (or, for an answer the caller went on with, has it
+``revise`` one).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,19 +24,20 @@ from typing import Protocol
 import numpy as np
 
 from .audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
-from .audio.ringbuffer import AudioHistory, RingBuffer
+from .audio.recording import CallRecording
+from .audio.ringbuffer import AudioHistory
 from .amd.detector import AmdDecision, AnsweringMachineDetector, GreetingOver
 from .audio.echo import looks_like_echo
 from .audio.level import DcRemover, LevelMeter
 from .audio.plc import LossConcealer
 from .audio.tones import DtmfDetector
-from .audio.wavio import to_int16, write_wav
+from .audio.wavio import to_int16
 from .dialogue.survey import SurveyDialogue
 from .events import (AmdVerdict, BargeIn, Dtmf, EchoIgnored, Event, Hangup, Heard, NoInput, PlayTune, Say,
                      SpeechEnded, SpeechStarted, StopRecording, Transfer)
 from .listen.turns import SpeechStart, Turn, TurnConfig, TurnTaker
 from .speak.cache import PromptCache
-from .speak.sentences import split_sentences
+from .speak.playback import Playback
 from .speak.tunes import render_tune
 from .understand.decide import Understander
 
@@ -63,22 +66,6 @@ class SessionConfig:
     speak_ahead_ms: int = 1500     # synthesise the next sentence when less than this is queued
 
 
-@dataclass
-class _Segment:
-    start: int          # playback position (samples) where this prompt starts
-    end: int            # ... and where it ends
-    prompt: str
-    interruptible: bool
-
-
-@dataclass
-class _Pending:
-    text: str | None      # a sentence to synthesise, or None for a tune
-    prompt: str
-    interruptible: bool
-    tune: str | None = None
-
-
 class CallSession:
     def __init__(self, dialogue: SurveyDialogue, understander: Understander, prompts: PromptCache,
                  config: SessionConfig | None = None, sinks: list[EventSink] | None = None,
@@ -86,28 +73,21 @@ class CallSession:
                  amd: AnsweringMachineDetector | None = None) -> None:
         self.dialogue = dialogue
         self.understander = understander
-        self.prompts = prompts
         self.config = config or SessionConfig()
         self.sinks = list(sinks or [])
         self.events: list[Event] = []
         self.actions: "queue.Queue[Event]" = queue.Queue()
-        self._playback = RingBuffer(SAMPLE_RATE * self.config.playback_seconds)
-        self._queued = 0      # samples ever queued for playback
-        self._played = 0      # samples ever handed to the transport (media thread)
-        self._segments: deque[_Segment] = deque()
-        self._to_speak: deque[_Pending] = deque()   # sentences (and tunes) not yet synthesised
+        self.playback = Playback(prompts, tunes if tunes is not None else render_tunes(dialogue.script),
+                                 self._names_customer, self.config.playback_seconds, self.config.speak_ahead_ms)
+        self.recording = CallRecording(record)
         self.turns = TurnTaker(understander, self.config.turns)
         self._reply_start: int | None = None  # playback position where our reply to the last turn began
         self._before_turn = dialogue.checkpoint()  # the dialogue as the last turn found it
         self._frames_in = 0
         self._no_input_deadline: int | None = None
         self._pending_end: Event | None = None   # Hangup/Transfer waiting for the prompt to finish
-        self._tunes = tunes if tunes is not None else render_tunes(dialogue.script)
         self._lock = threading.Lock()
         self.finished = False
-        self.record = record
-        self._agent_frames: list[np.ndarray] = []
-        self._caller_frames: list[np.ndarray] = []
         self._agent_scratch = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._agent_tail = AudioHistory(ECHO_TAIL_SAMPLES)  # what we played lately, for the echo check
         self._echo_logged_for: str | None = None
@@ -131,7 +111,18 @@ class CallSession:
     @property
     def playing(self) -> bool:
         """Audio queued for the caller, or sentences still to be synthesised."""
-        return len(self._playback) > 0 or bool(self._to_speak)
+        return self.playback.busy
+
+    @property
+    def prompt_playing(self) -> str | None:
+        """The id of the prompt the caller hears now, or None."""
+        segment = self.playback.current()
+        return segment.prompt if segment is not None and self.playback.busy else None
+
+    @property
+    def record(self) -> bool:
+        """Whether the call is being recorded (until the caller asks it not to be)."""
+        return self.recording.enabled
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -160,10 +151,9 @@ class CallSession:
     def pull_audio(self, out: np.ndarray | None = None) -> np.ndarray:
         """The agent's next 20 ms frame (silence when nothing is queued). Never blocks."""
         frame = self._agent_scratch if out is None else out
-        self._played += self._playback.read_into(frame)
+        self.playback.pull(frame)
         self._agent_tail.push(frame)
-        if self.record:
-            self._agent_frames.append(frame.copy())
+        self.recording.agent(frame)
         return frame
 
     def push_audio(self, frame: np.ndarray) -> None:
@@ -185,16 +175,15 @@ class CallSession:
     def _process(self, frame: np.ndarray) -> None:
         """One caller frame (received or concealed) through keypad, endpointing and timers."""
         self._frames_in += 1
-        if self.record:
-            self._caller_frames.append(np.array(frame, dtype=np.int16, copy=True))
+        self.recording.caller(frame)
         if self.finished:
             return
         if self.amd is not None:
             self._step_amd(frame)
             self._check_timers()
             return
-        if self._to_speak:
-            self._speak_ahead()
+        if self.playback.has_pending:
+            self.playback.speak_ahead()
         hit = self._inband.process(frame)
         # A key tone is not speech: the endpointer hears silence while one sounds.
         if self._inband.tone_present:
@@ -256,30 +245,14 @@ class CallSession:
         for sink in self.sinks:
             sink.handle(event)
 
-    def _current_segment(self) -> _Segment | None:
-        while self._segments and self._segments[0].end <= self._played:
-            self._segments.popleft()
-        return self._segments[0] if self._segments else None
-
     def _barge_in(self, cause: str, force: bool = False) -> None:
-        segment = self._current_segment()
+        segment = self.playback.current()
         if segment is None or not self.playing:
             return
         if not segment.interruptible or not (self.config.barge_in or force):
             return
-        self._drop_queued(keep_uninterruptible=True)
+        self.playback.cut(keep_uninterruptible=True)
         self._log(BargeIn(self.now_ms, cause, segment.prompt))
-
-    def _drop_queued(self, keep_uninterruptible: bool) -> None:
-        """Cut the audio queued for the caller, and the sentences not yet synthesised (all of them, or
-        all but the non-interruptible ones)."""
-        self._playback.clear()
-        self._played = self._queued
-        self._segments.clear()
-        if keep_uninterruptible:
-            self._to_speak = deque(item for item in self._to_speak if not item.interruptible)
-        else:
-            self._to_speak.clear()
 
     def _listen(self, frame: np.ndarray, power: float | None = None) -> None:
         """The frame to the turn-taker; speech that starts or a turn that ends goes on from here."""
@@ -296,7 +269,7 @@ class CallSession:
         """How much of our reply to the caller's last turn has played (0 until it starts)."""
         if self._reply_start is None:
             return 1 << 30  # no turn to continue
-        return max(0, self._played - self._reply_start) * 1000 // SAMPLE_RATE
+        return max(0, self.playback.played - self._reply_start) * 1000 // SAMPLE_RATE
 
     def _speech_started(self, start: SpeechStart) -> None:
         if self._is_echo():
@@ -305,11 +278,11 @@ class CallSession:
         self._level.take_speech_dbfs()  # the utterance's level counts from here
         self._log(SpeechStarted(self.now_ms, start.continues))
         self._no_input_deadline = None
-        segment = self._current_segment()
+        segment = self.playback.current()
         if start.continues:
             self._barge_in("continues", force=True)  # the reply answered too soon: it is made again
         elif (self.dialogue.awaiting is not None and segment is not None
-              and self._played_in_segment(segment) >= self.config.barge_in_grace_ms):
+              and self.playback.played_ms(segment) >= self.config.barge_in_grace_ms):
             self._barge_in("speech")
 
     def _turn_ended(self, turn: Turn) -> None:
@@ -327,12 +300,12 @@ class CallSession:
         else:
             self._before_turn = self.dialogue.checkpoint()
             events = self.dialogue.on_understanding(u, self.now_ms)
-        self._reply_start = max(self._queued, self._played)
+        self._reply_start = max(self.playback.queued, self.playback.played)
         self._apply(events)
 
     def _cut_reply(self) -> None:
         """Drop whatever we were saying in reply to the previous turn, closing words included."""
-        self._drop_queued(keep_uninterruptible=False)
+        self.playback.cut(keep_uninterruptible=False)
         self._pending_end = None
 
     def _is_echo(self) -> bool:
@@ -344,15 +317,12 @@ class CallSession:
                                       tail.astype(np.float32) / 32768.0, self.config.echo_threshold)
         if not echo:
             return False
-        segment = self._current_segment()
+        segment = self.playback.current()
         prompt = segment.prompt if segment else ""
         if self._echo_logged_for != prompt:  # once per prompt, not every 60 ms
             self._echo_logged_for = prompt
             self._log(EchoIgnored(self.now_ms, prompt, round(score, 3)))
         return True
-
-    def _played_in_segment(self, segment: _Segment) -> int:
-        return (self._played - segment.start) * 1000 // SAMPLE_RATE
 
     def _check_timers(self) -> None:
         now = self._frames_in * FRAME_MS
@@ -361,7 +331,7 @@ class CallSession:
             self.dialogue.result.outcome = "max_duration"
             self._finish(Hangup(now, "max_duration"))
             return
-        if self._to_speak or len(self._playback):  # still speaking: no timer runs
+        if self.playback.busy:  # still speaking: no timer runs
             return
         if self._pending_end is not None:
             if not self.turns.continuing:  # the caller may be taking back what ended the call
@@ -380,46 +350,24 @@ class CallSession:
             self._log(NoInput(self.now_ms, question.id))
             self._apply(self.dialogue.on_no_input(self.now_ms))
 
-    def _speak_ahead(self) -> None:
-        """Synthesise pending sentences until ``speak_ahead_ms`` of audio is queued: the first sentence
-        plays while the next is made. Fixed sentences come from the prompt cache; those naming the
-        customer (name, topic) are synthesised for this call and never stored."""
-        ahead = self.config.speak_ahead_ms * SAMPLE_RATE // 1000
-        while self._to_speak and len(self._playback) < ahead:
-            item = self._to_speak.popleft()
-            if item.tune is not None:
-                audio = self._tunes[item.tune]
-            else:
-                audio = self.prompts.get(item.text, cache=not self._names_customer(item.text))
-            self._enqueue(audio, item.prompt, item.interruptible)
-
     def _names_customer(self, sentence: str) -> bool:
+        """The sentence names the customer (name, topic): synthesised for this call, never cached."""
         customer = self.dialogue.customer
         return any(value and value in sentence for value in (customer.name, customer.topic))
-
-    def _enqueue(self, audio: np.ndarray, prompt: str, interruptible: bool) -> None:
-        if len(audio) == 0:
-            return
-        self._playback.write(audio)
-        start = max(self._queued, self._played)
-        self._queued = start + len(audio)
-        self._segments.append(_Segment(start, self._queued, prompt, interruptible))
 
     def _apply(self, events: list[Event]) -> None:
         before = self.dialogue.awaiting
         for event in events:
             self._log(event)
             if isinstance(event, Say):
-                self._to_speak.extend(_Pending(sentence, event.prompt, event.interruptible)
-                                      for sentence in split_sentences(event.text))
+                self.playback.say(event.text, event.prompt, event.interruptible)
             elif isinstance(event, PlayTune):
-                self._to_speak.append(_Pending(None, f"tune:{event.tune}", False, event.tune))
+                self.playback.play_tune(event.tune)
             elif isinstance(event, (Hangup, Transfer)):
                 self._pending_end = event
             elif isinstance(event, StopRecording):  # the caller asked: nothing of the call is kept
-                self.record = False
-                self._agent_frames, self._caller_frames = [], []
-        self._speak_ahead()
+                self.recording.stop()
+        self.playback.speak_ahead()
         after = self.dialogue.awaiting
         if after is not before:
             self.turns.listen(after)
@@ -436,13 +384,7 @@ class CallSession:
     # -- results -------------------------------------------------------------------------------
     def conversation(self) -> np.ndarray:
         """Stereo int16: agent on the left, caller on the right, aligned frame by frame."""
-        n = max(len(self._agent_frames), len(self._caller_frames))
-        stereo = np.zeros((n * FRAME_SAMPLES, 2), dtype=np.int16)
-        for i, f in enumerate(self._agent_frames):
-            stereo[i * FRAME_SAMPLES : i * FRAME_SAMPLES + len(f), 0] = f
-        for i, f in enumerate(self._caller_frames):
-            stereo[i * FRAME_SAMPLES : i * FRAME_SAMPLES + len(f), 1] = f
-        return stereo
+        return self.recording.conversation()
 
     def write_recording(self, path: str | Path) -> Path:
-        return write_wav(path, self.conversation(), SAMPLE_RATE)
+        return self.recording.write(path)
