@@ -4,6 +4,9 @@ The supervisor starts each worker (``encuestador serve`` on its own port), then 
 public port with a generated configuration, relays their output with a prefix, restarts a worker
 that dies (Kamailio's dispatcher sends new calls to the others meanwhile), and on SIGTERM stops
 Kamailio first (no new calls) and then the workers (each hangs up and stores its calls).
+
+The run directory (0700) holds Kamailio's configuration and the workers' shared memory of used digest
+nonces (``used-nonces.db``, 0600): a nonce taken by one worker is refused by all.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import string
 import subprocess
 import sys
@@ -20,17 +24,40 @@ from pathlib import Path
 
 from encuestador.cli_logging import escape_controls
 
+from .used_nonces import NONCE_STORE_ENV, SqliteUsedNonces
+
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
 KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules/", "/usr/lib/kamailio/modules/")
+NONCE_STORE = "used-nonces.db"
+
+
+def prepare_run_directory(directory: Path) -> Path:
+    """The supervisor's directory (0700) and the used-nonce store in it (0600); its path."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    store = SqliteUsedNonces(directory / NONCE_STORE)
+    try:
+        store.prepare()
+    finally:
+        store.close()
+    return store.path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` into ``path``, mode 0600."""
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def write_kamailio_config(directory: Path, host: str, port: int, worker_ports: list[int]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     dispatcher_list = directory / "dispatcher.list"
-    dispatcher_list.write_text("".join(f"1 sip:{host}:{p}\n" for p in worker_ports))
+    _write_private(dispatcher_list, "".join(f"1 sip:{host}:{p}\n" for p in worker_ports))
     modules = next((m for m in KAMAILIO_MODULES if Path(m, "dispatcher.so").exists()), KAMAILIO_MODULES[0])
     config = directory / "kamailio.cfg"
-    config.write_text(string.Template(TEMPLATE.read_text()).substitute(
+    _write_private(config, string.Template(TEMPLATE.read_text()).substitute(
         host=host, port=port, modules=modules, dispatcher_list=dispatcher_list))
     return config
 
@@ -49,15 +76,16 @@ RESTART_DELAYS_S = (1, 2, 5, 10, 30, 60)  # after a worker's 1st, 2nd, … death
 class Worker:
     """One ``encuestador serve`` process on its own port, restarted when it dies."""
 
-    def __init__(self, index: int, host: str, port: int, front: str, args: list[str], lock: threading.Lock) -> None:
-        self.index, self.host, self.port, self.front, self.args, self.lock = index, host, port, front, args, lock
+    def __init__(self, index: int, host: str, port: int, env: dict[str, str], args: list[str],
+                 lock: threading.Lock) -> None:
+        self.index, self.host, self.port, self.env, self.args, self.lock = index, host, port, env, args, lock
         self.proc: subprocess.Popen | None = None
         self.seen: list[str] = []
         self.deaths = 0
         self.restart_at: float | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "ENCUESTADOR_SIP_FRONT": self.front}
+        env = {**os.environ, **self.env}
         self.seen = []
         self.proc = subprocess.Popen([sys.executable, "-m", "encuestador", "serve", "--listen", f"{self.host}:{self.port}",
                                       *self.args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -89,9 +117,15 @@ def run_cluster(worker_args: list[str], host: str, port: int, workers: int, stat
     if not Path(kamailio).exists():
         print("error: --workers needs Kamailio (Debian package 'kamailio') as the front dispatcher", file=sys.stderr)
         return 2
+    try:
+        nonce_store = prepare_run_directory(state_dir)
+    except (OSError, sqlite3.Error) as e:
+        print(f"error: cannot prepare {state_dir} (used-nonce store {NONCE_STORE}): {e}", file=sys.stderr)
+        return 2
     worker_ports = [port + 1 + i for i in range(workers)]
     lock = threading.Lock()
-    pool = [Worker(i + 1, host, p, f"{host}:{port}", worker_args, lock) for i, p in enumerate(worker_ports)]
+    env = {"ENCUESTADOR_SIP_FRONT": f"{host}:{port}", NONCE_STORE_ENV: str(nonce_store.resolve())}
+    pool = [Worker(i + 1, host, p, env, worker_args, lock) for i, p in enumerate(worker_ports)]
     for worker in pool:
         worker.start()
     procs = [w.proc for w in pool]

@@ -4,7 +4,9 @@ pjsua2 authenticates only as a client (its ``AuthCredInfo`` answers a registrar'
 challenge); it has no server side for incoming requests. So the agent answers an INVITE without
 credentials with ``401`` and a ``WWW-Authenticate`` challenge, and checks the ``Authorization`` of
 the INVITE that comes back. Nonces are stateless (a time stamp and random bytes, signed), expire after
-``NONCE_TTL_S`` and are taken once: a replayed INVITE gets a fresh challenge (``stale=true``).
+``NONCE_TTL_S`` and are taken once: a replayed INVITE gets a fresh challenge (``stale=true``). Which
+were taken is kept by a ``UsedNonces`` store (``sip/used_nonces.py``): in memory, or one SQLite file
+shared by the workers of ``serve --workers N``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import hmac
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
+
+from .used_nonces import MemoryUsedNonces, UsedNonces
 
 NONCE_TTL_S = 30.0
 _PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]+)')
@@ -73,13 +77,15 @@ class DigestServer:
 
     The nonces are signed with a key derived from the credentials, so every worker behind the
     Kamailio front (which spreads INVITEs round-robin: the authenticated retry may reach another
-    worker) accepts the others' nonces; which nonces were used is known per worker only."""
+    worker) accepts the others' nonces; ``used`` (shared by the workers) says which were taken."""
 
     credentials: DigestCredentials
     clock: Callable[[], float] = time.time
-    _taken: dict[str, float] = field(default_factory=dict, repr=False)  # nonce → when it expires
+    used: UsedNonces | None = None  # None: this process's memory
 
     def __post_init__(self) -> None:
+        if self.used is None:
+            self.used = MemoryUsedNonces(self.clock)
         c = self.credentials
         self._key = hashlib.sha256(f"encuestador nonce\0{c.realm}\0{c.username}\0{c.password}".encode()).digest()
 
@@ -110,20 +116,22 @@ class DigestServer:
         if fresh is None:
             return DigestCheck(False, reason="a nonce we did not issue")
         if not fresh:
-            return DigestCheck(False, stale=True, reason="an expired or used nonce")
+            return DigestCheck(False, stale=True, reason="an expired nonce")
         right_user = hmac.compare_digest(params["username"].encode(), self.credentials.username.encode())
         right_answer = hmac.compare_digest(params["response"].lower().encode(),
                                            expected_response(params, self.credentials.password, method).encode())
         if not (right_user and right_answer):
             return DigestCheck(False, reason="wrong username or password")
-        self._taken[params["nonce"]] = self.clock() + NONCE_TTL_S
+        assert self.used is not None
+        if not self.used.take(params["nonce"], self.clock() + NONCE_TTL_S):  # atomic, across workers
+            return DigestCheck(False, stale=True, reason="a used nonce")
         return DigestCheck(True)
 
     def _sign(self, stamp: str) -> str:
         return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _fresh(self, nonce: str) -> bool | None:
-        """None: not ours; False: ours but expired or already used; True: usable."""
+        """None: not ours; False: ours but expired; True: within its lifetime (``used`` says if taken)."""
         stamp, _, mac = nonce.partition(".")
         if not mac or not hmac.compare_digest(mac.encode(), self._sign(stamp).encode()):
             return None
@@ -131,7 +139,4 @@ class DigestServer:
             issued = int(stamp.split("-", 1)[0], 16) / 1000
         except ValueError:
             return None
-        now = self.clock()
-        for old in [n for n, until in self._taken.items() if until <= now]:
-            del self._taken[old]
-        return now - issued <= NONCE_TTL_S and nonce not in self._taken
+        return self.clock() - issued <= NONCE_TTL_S

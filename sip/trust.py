@@ -17,6 +17,7 @@ from typing import Any
 
 from .digest import DigestCredentials, DigestServer
 from .headers import header
+from .used_nonces import used_nonces_for_this_process
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class InboundPolicy:
 
     def __init__(self, allow: list[str] | None = None, auth: DigestCredentials | None = None) -> None:
         self.networks = parse_networks(allow or [])
-        self.digest = DigestServer(auth) if auth is not None else None
+        self.digest = DigestServer(auth, used=used_nonces_for_this_process()) if auth is not None else None
 
     @classmethod
     def from_config(cls, config: Any) -> "InboundPolicy":
