@@ -7,30 +7,18 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import re
-import shutil
 import socket
 import sqlite3
 import stat
 import time
 from pathlib import Path
 
-import pytest
-
 from encuestador.sip.digest import (NONCE_TTL_S, DigestCredentials, DigestServer, expected_response,
                                     parse_authorization)
 from encuestador.sip.trust import InboundPolicy
 from encuestador.sip.used_nonces import SqliteUsedNonces
 
-needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) is not installed")
-CREDENTIALS = {"username": "troncal", "password": "s3creto-largo"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from test_sip_trust import CREDENTIALS, Clock, needs_sipp
 
 
 def answer(challenge: str, username: str, password: str) -> str:
