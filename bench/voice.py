@@ -3,6 +3,11 @@
 * synthesis RTF (median over the survey's fixed prompts);
 * first agent audio of a personal greeting after the call is answered, through ``CallSession``:
   cold (synthesised at answer) and prepared while the phone rang (``Runtime.prepare_greeting``);
+* first agent audio of an inbound call as the caller hears it (full run, or ``--inbound`` alone): a
+  real ``encuestador serve`` with the voice and a raw-socket caller on 127.0.0.1, phoning in as
+  customers that process never greeted: ``inbound_first_audio_ms`` from the 200 OK to the first
+  non-silent RTP packet, ``inbound_ring_ms`` from the INVITE to the 200 (the agent rings while it
+  makes the greeting; ``bench.inbound_call``);
 * level of every phone-ready prompt (speech-active RMS dBFS), peak, clipped samples, spread;
 * intelligibility: WER of a standard faster-whisper decode (base, language es, beam 5, temperature 0,
   no prompt) of every fixed prompt through the phone line (8 kHz μ-law) against its text: ``wer``
@@ -12,9 +17,9 @@
   recognition latency while Kokoro synthesises, and ``max_concurrent_calls`` with each call's
   personal sentences synthesised by Kokoro as the calls arrive.
 
-    python -m bench.voice [--quick] [--voices kokoro,espeak]
+    python -m bench.voice [--quick | --inbound] [--voices kokoro,espeak]
 
-Prints a table and writes bench/results/voice.json.
+Prints a table and writes bench/results/voice.json (``--inbound``: voice_inbound.json).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ COMPANY = "Telecom del Norte"
 GREETED = {False: ["Ana López", "Luis Hernández", "María Guadalupe Torres"],
            True: ["Rosa Martínez", "Jorge Ramírez", "Juana Isabel Castillo"]}
 RING_S = 2.0          # an outbound call rings at least this long before anyone answers
+# Inbound callers, one per call to a fresh ``serve``: names that process has never synthesised.
+INBOUND_NAMES = ["Rosalinda Echeverría", "Maximiliano Zúñiga", "Guadalupe Ixchel Bautista"]
 CALL_S = 60.0         # a survey call's length, for the rate at which new calls need their greeting
 TARGET_SPREAD_DB = 2.0
 QUICK_PROMPTS = 6
@@ -73,6 +80,8 @@ class VoiceResult:
     first_audio_prepared_ms: float
     prepare_ms: float       # how long making the personal sentences took (must fit in the ringing)
     worst_prompts: list[dict]
+    inbound_first_audio_ms: float | None = None  # median, 200 OK → first non-silent RTP packet (real serve)
+    inbound_ring_ms: float | None = None         # median, INVITE → 200 OK (the greeting made meanwhile)
 
 
 def standard_decoder():
@@ -175,6 +184,17 @@ def first_audio(runtime, prepared: bool) -> tuple[float, float]:
                 future.result()
             prepare.append((max(done) - dialled) * 1000)
     return statistics.median(answer), statistics.median(prepare) if prepare else 0.0
+
+
+def inbound_first_audio(voice: str) -> dict:
+    """Inbound calls to a real ``serve --tts voice`` (``bench.inbound_call``): the medians and each call."""
+    from .inbound_call import first_audio_of_inbound_calls
+
+    print(f"{voice}: {len(INBOUND_NAMES)} inbound calls to encuestador serve…", flush=True)
+    calls = first_audio_of_inbound_calls(voice, INBOUND_NAMES)
+    return {"inbound_first_audio_ms": statistics.median(c.first_audio_ms for c in calls),
+            "inbound_ring_ms": statistics.median(c.ring_ms for c in calls),
+            "calls": [asdict(c) for c in calls]}
 
 
 def bench_voice(name: str, synthesizer, texts: list[str], decode, recognizer) -> tuple[VoiceResult, list[PromptResult]]:
@@ -286,12 +306,19 @@ def print_table(results: dict) -> None:
     rows = [("voice", "RTF", "first audio cold / rung ms", "prepare ms", "level dBFS min…max (spread)",
              "peak max", "clipped", "WER strict / as heard")]
     for name, v in results["voices"].items():
+        if "rtf_median" not in v:   # --inbound: only the inbound calls were measured
+            continue
         rows.append((name, f"{v['rtf_median']}", f"{v['first_audio_cold_ms']} / {v['first_audio_prepared_ms']}",
                      f"{v['prepare_ms']}", f"{v['level_dbfs_min']}…{v['level_dbfs_max']} ({v['level_spread_db']})",
                      f"{v['peak_dbfs_max']}", f"{v['clipped_samples']}", f"{v['wer']:.1%} / {v['wer_spoken']:.1%} of {v['prompts']}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    if len(rows) > 1:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    for name, v in results["voices"].items():
+        if v.get("inbound_first_audio_ms") is not None:
+            print(f"{name}: inbound call to serve, first audio {v['inbound_first_audio_ms']} ms after the 200 OK "
+                  f"(rang {v['inbound_ring_ms']} ms while the greeting was made; medians of {len(INBOUND_NAMES)} calls)")
     print(f"targets: WER ≤ 5 % (Kokoro), first audio ≤ 300 ms after answer, no clipping (peaks ≤ {CEILING_DBFS} dBFS), "
           f"levels {TARGET_DBFS} dBFS ± {TARGET_SPREAD_DB / 2:g} dB")
     load = results.get("kokoro_under_load")
@@ -323,6 +350,10 @@ def run(quick: bool, wanted: list[str] | None = None, recognizer=None) -> dict:
     kokoro_runtime = None
     for name, synthesizer in installed_voices(wanted).items():
         result, rows = bench_voice(name, synthesizer, texts, decode, recognizer)
+        if not quick:
+            inbound = inbound_first_audio(name)
+            result.inbound_first_audio_ms, result.inbound_ring_ms = inbound["inbound_first_audio_ms"], inbound["inbound_ring_ms"]
+            results.setdefault("inbound_calls", {})[name] = inbound["calls"]
         results["voices"][name] = asdict(result)
         results["prompts"][name] = [asdict(r) for r in rows]
         if name == "kokoro":
@@ -340,13 +371,32 @@ def run(quick: bool, wanted: list[str] | None = None, recognizer=None) -> dict:
     return results
 
 
+def run_inbound(voices: list[str]) -> dict:
+    """Only the inbound-call figures, per voice."""
+    started = time.monotonic()
+    results: dict = {"voices": {}, "inbound_calls": {}}
+    for voice in voices:
+        inbound = inbound_first_audio(voice)
+        results["inbound_calls"][voice] = inbound.pop("calls")
+        results["voices"][voice] = inbound
+    results["bench_seconds"] = round(time.monotonic() - started, 1)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.voice")
     parser.add_argument("--quick", action="store_true", help=f"the first {QUICK_PROMPTS} prompts, no load measures")
+    parser.add_argument("--inbound", action="store_true",
+                        help="only the first audio of inbound calls to a real serve (default voice: kokoro)")
     parser.add_argument("--voices", help="comma-separated backends (piper, kokoro, espeak); default: all installed")
     args = parser.parse_args()
-    results = run(args.quick, args.voices.split(",") if args.voices else None)
-    path = save_result("voice_quick.json" if args.quick else "voice.json", results)
+    wanted = args.voices.split(",") if args.voices else None
+    if args.inbound:
+        results = run_inbound(wanted or ["kokoro"])
+        path = save_result("voice_inbound.json", results)
+    else:
+        results = run(args.quick, wanted)
+        path = save_result("voice_quick.json" if args.quick else "voice.json", results)
     print_table(results)
     print(f"written: {path}  ({results['bench_seconds']} s)")
     return 0

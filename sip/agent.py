@@ -5,10 +5,16 @@ callbacks run on pjmedia's clock thread and only move frames; each call has a wo
 feeds its ``CallSession`` (VAD, ASR, dialogue, TTS) and asks the polling thread, through a command
 queue, to hang up or transfer.
 
+An inbound call rings (180) while the voice synthesises the sentences that name its customer, and is
+answered (200) when the greeting's first sentence is ready (at most ``GREETING_WAIT_S`` later), so
+its first audio is not held up by synthesis; an outbound call prepares them while the callee's phone
+rings. pjsip's own log lines go, escaped, to Python logging (``pjsip_log``).
+
 The edge against hostile peers: malformed INVITEs get 400 (``headers.request_problem``); per-source
 limits on live, unacknowledged and new calls (``admission``), with floods dropped in the kernel
 (``flood_filter``); unacknowledged answers released by short pjsip transaction timers
-(``pjsip_tuning``); the session and its audio start only at the ACK; RTP sockets on random ports,
+(``pjsip_tuning``); no RTP before the ACK (the stream is held: ``pjsip_tuning.hold_sending``), and
+the session and its audio start only then; RTP sockets on random ports,
 pinned to the negotiated peer (``rtp_pin``); idle or surplus TCP connections closed (``tcp_guard``);
 every pjsua2 callback and the housekeeping contain their exceptions. Who may call in, and whose word
 about the caller's identity counts, is ``trust`` (``sip_allow``, digest ``sip_auth``: 401/403).
@@ -23,6 +29,7 @@ import queue
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,12 +51,12 @@ from encuestador.speak.sentences import split_sentences
 from encuestador.store import BaseStore, StoreSink
 from encuestador.store.retention import purge_expired
 
-from . import flood_filter, rtp_pin, tcp_guard
+from . import flood_filter, pjsip_log, rtp_pin, tcp_guard
 from .admission import Admission, SourceLimits
 from .config import SipConfig
 from .headers import header, request_problem, source_host, uri_user
 from .media import SessionMediaPort, audio_format
-from .pjsip_tuning import call_slots, set_transaction_timeout
+from .pjsip_tuning import call_slots, hold_sending, resume_sending, set_transaction_timeout, silence_until_init
 from .trust import InboundPolicy, InboundVerdict
 
 log = logging.getLogger("encuestador.sip")
@@ -57,6 +64,11 @@ log = logging.getLogger("encuestador.sip")
 FRONT_ENV = "ENCUESTADOR_SIP_FRONT"  # set by ``serve --workers``: the Kamailio front's address
 FLOOD_BLOCK_S = 10.0  # how long INVITEs from an address over its rate are dropped in the kernel
 OVERLOAD_BLOCK_S = 1.0  # how long every INVITE is dropped when all sources together exceed the rate
+# An inbound call rings (180) while its personal greeting is synthesised and is answered (200) when
+# the greeting's first sentence is ready, or after this long whatever the voice is doing (a stuck or
+# backed-up voice). Kokoro took 2.0–2.6 s for a greeting on this shared 2-core machine (bench.voice
+# --inbound), 4.4 s in a busier run: ringing is what a caller expects, silence after the answer is not.
+GREETING_WAIT_S = 5.0
 SRTP_USE = {"mandatory": pj.PJMEDIA_SRTP_MANDATORY, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
             "off": pj.PJMEDIA_SRTP_DISABLED, False: pj.PJMEDIA_SRTP_DISABLED}  # YAML reads a bare off as false
 
@@ -103,6 +115,9 @@ class CallState:
     confirmed: bool = False           # ACK received (inbound) or sent (outbound): media may flow
     media_index: int | None = None    # the call's audio stream, once negotiated
     pins: list = field(default_factory=list)  # RTP/RTCP sockets pinned to the negotiated peer
+    greeting: list[Future] = field(default_factory=list)  # its personal sentences being synthesised
+    answer_by: float | None = None    # an inbound call ringing: answered by then (monotonic) at the latest
+    answered_at: float | None = None  # when 200 OK was sent (inbound)
     finalized: bool = False
     on_finished: Callable[[str, str, dict | None], None] | None = None  # (call id, outcome, callback slots)
 
@@ -160,6 +175,7 @@ class AgentCall(pj.Call):
         super().__init__(account, call_id)
         self.agent = agent
         self.state: CallState | None = None
+        self.held_streams: dict[int, int] = {}  # stream index → pjmedia_stream* sending nothing until the ACK
 
     @contained
     def onCallState(self, prm) -> None:  # noqa: N802
@@ -167,7 +183,28 @@ class AgentCall(pj.Call):
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.agent._on_disconnected(self, info)
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self._release_streams()
             self.agent._on_confirmed(self)
+
+    @contained
+    def onStreamCreated(self, prm) -> None:  # noqa: N802
+        """A stream created before the ACK (with our 200, or a 183/200 we received) sends nothing yet:
+        pjmedia would stream silence to whatever address the SDP named, ACK or not. (One the SDP made
+        receive-only pjmedia already keeps quiet; resuming it at the ACK would wrongly start it.)"""
+        if self.state is not None and self.state.confirmed:
+            return
+        if self.getStreamInfo(prm.streamIdx).dir & pj.PJMEDIA_DIR_ENCODING:
+            stream = int(prm.stream)
+            hold_sending(stream)
+            self.held_streams[prm.streamIdx] = stream
+
+    @contained
+    def onStreamDestroyed(self, prm) -> None:  # noqa: N802
+        self.held_streams.pop(prm.streamIdx, None)
+
+    def _release_streams(self) -> None:
+        while self.held_streams:
+            resume_sending(self.held_streams.popitem()[1])
 
     @contained
     def onCallMediaState(self, prm) -> None:  # noqa: N802
@@ -212,7 +249,9 @@ class SipAgent:
         self._commands: "queue.Queue[Callable[[], None]]" = queue.Queue()
         self._release: list[AgentCall] = []
         self._workers: list[CallWorker] = []   # started call workers, pruned as they finish
+        self._ringing: dict[str, AgentCall] = {}  # inbound calls waiting for their greeting (180 sent)
         self._ep: pj.Endpoint | None = None
+        self._log_writer: pjsip_log.PjsipLogWriter | None = None  # owned by the endpoint (libDestroy frees it)
         self._account: AgentAccount | None = None
         self._last_housekeeping = 0.0
         self._last_tcp_check = 0.0
@@ -233,6 +272,7 @@ class SipAgent:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        silence_until_init()
         ep = pj.Endpoint()
         ep.libCreate()
         cfg = pj.EpConfig()
@@ -245,8 +285,7 @@ class SipAgent:
         cfg.medConfig.channelCount = 1
         cfg.medConfig.maxMediaPorts = max(254, 4 * self.config.max_calls)
         cfg.medConfig.noVad = True
-        cfg.logConfig.level = 2
-        cfg.logConfig.consoleLevel = 1
+        self._log_writer = pjsip_log.install(cfg)  # pjsip's own lines, escaped, into our log
         ep.libInit(cfg)
         set_transaction_timeout()
         self.capacity = min(self.config.max_calls, call_slots())
@@ -342,6 +381,8 @@ class SipAgent:
             self._ep.libHandleEvents(10)
             self._drain_commands()
             try:
+                if self._ringing:
+                    self._answer_overdue(time.monotonic())
                 self._housekeeping()
             except Exception:  # housekeeping must never take the process (and its live calls) down
                 log.exception("housekeeping failed")
@@ -365,6 +406,7 @@ class SipAgent:
             except Exception:
                 log.exception("call %s: not finalised at shutdown", call.state.call_id if call.state else "?")
         self.calls.clear()
+        self._ringing.clear()
         self._release.clear()
         # A call's worker may still be inside ASR under load: native code running on a daemon thread
         # while the interpreter exits can crash the process, so wait for them (bounded).
@@ -383,6 +425,7 @@ class SipAgent:
         # registered; a Python proxy outliving it would free it a second time (SIGSEGV at exit).
         self._ep.libDestroy()
         self._ep = None
+        self._log_writer = None
 
     @property
     def live_calls(self) -> int:
@@ -480,9 +523,52 @@ class SipAgent:
         assert call.state is not None
         call.state.source, call.state.admission_key = source, call_key
         call.state.signalling_peer = rtp_pin.split_address(rdata.srcAddress)  # its TCP connection, if any
+        self._ring_until_greeting_ready(call)
+
+    def _ring_until_greeting_ready(self, call: AgentCall) -> None:
+        """180 Ringing now; 200 OK once the greeting's first sentence is synthesised (its future's
+        callback posts the answer to this thread) or at ``answer_by`` (``_answer_overdue``)."""
+        state = call.state
+        assert state is not None
+        op = pj.CallOpParam()
+        op.statusCode = 180
+        call.answer(op)
+        first = state.greeting[0] if state.greeting else None
+        if first is None or first.done():
+            self._answer(call)
+            return
+        state.answer_by = time.monotonic() + GREETING_WAIT_S
+        self._ringing[state.call_id] = call
+        call_id = state.call_id  # not the call: a finished future must not keep a released call alive
+        first.add_done_callback(lambda _: self.post(lambda: self._answer_ringing(call_id)))
+
+    def _answer_ringing(self, call_id: str) -> None:
+        call = self._ringing.get(call_id)
+        if call is not None:
+            self._answer(call)
+
+    def _answer_overdue(self, now: float) -> None:
+        for call in [c for c in self._ringing.values() if c.state and c.state.answer_by is not None]:
+            if now >= call.state.answer_by:
+                log.info("call %s: answered before its greeting was ready (%.0f s)", call.state.call_id,
+                         GREETING_WAIT_S)
+                self._answer(call)
+
+    def _answer(self, call: AgentCall) -> None:
+        """200 OK to a ringing inbound call, once, and never to one already gone (CANCEL, BYE)."""
+        state = call.state
+        if state is None:
+            return
+        self._ringing.pop(state.call_id, None)
+        if state.disconnected or state.answered_at is not None:
+            return
+        state.answer_by, state.answered_at = None, time.monotonic()
         op = pj.CallOpParam()
         op.statusCode = 200
-        call.answer(op)
+        try:
+            call.answer(op)
+        except pj.Error as e:  # the caller gave up between our last look and now: pjsua ends the call
+            log.info("call %s: not answered: %s", state.call_id, e.info() if hasattr(e, "info") else e)
 
     def _refuse_untrusted(self, call: AgentCall, source: str, verdict: InboundVerdict) -> None:
         """401 with a challenge (not logged: every authenticated call starts so), or 403 (logged)."""
@@ -575,7 +661,7 @@ class SipAgent:
 
     def _register(self, call: AgentCall, direction: str, phone: str | None, customer: CustomerContext) -> None:
         state = CallState(uuid.uuid4().hex[:12], direction, phone, customer)
-        self.runtime.prepare_greeting(customer)  # the personal greeting is made while the phone rings
+        state.greeting = self.runtime.prepare_greeting(customer)  # made while the phone rings
         call.state = state
         self.calls[state.call_id] = call
         self.store.start_call(state.call_id, customer.customer_id, phone, direction)
@@ -756,6 +842,7 @@ class SipAgent:
         if self.admission is not None and state.admission_key:
             self.admission.released(state.admission_key)
         self.calls.pop(state.call_id, None)
+        self._ringing.pop(state.call_id, None)
         self._release.append(call)  # dropped on the next polling turn, not inside its own callback
 
     def _call_dir(self) -> Path:

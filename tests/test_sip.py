@@ -263,3 +263,23 @@ def test_tls_listener_when_certificates_are_configured(server, tmp_path):
                         b"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:encuesta@127.0.0.1>\r\nCall-ID: tls-probe\r\n"
                         b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
             assert tls.recv(4096).startswith(b"SIP/2.0 ")
+
+
+def test_inbound_call_rings_until_its_greeting_is_ready(server, tmp_path):
+    """A known customer's call: 180 Ringing first (the greeting is synthesised meanwhile), then 200;
+    SIPp fails the call if the 200 comes without the 180. The survey then runs to the end."""
+    from encuestador.store import Store
+
+    srv = server()
+    store = Store(srv.db)
+    store.upsert_customer("C-7", "Rosalía Quintero Ibarra", "+525577778888")
+    store.close()
+    scenario = caller_scenario(tmp_path, "152")
+    text = scenario.read_text()
+    assert text.count('<recv response="180" optional="true"/>') == 1
+    scenario.write_text(text.replace('<recv response="180" optional="true"/>', '<recv response="180"/>'))
+    call_server(srv, scenario, callers_csv(tmp_path, [("+525577778888", "C-7")]))
+    srv.wait_for("ended:")
+    [call] = rows(srv.db)
+    assert (call["customer_id"], call["consent"], call["score"], call["resolved"]) == ("C-7", 1, 5, 0), srv.log()[-2000:]
+    assert "answered before its greeting was ready" not in srv.log()
