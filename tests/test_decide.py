@@ -131,14 +131,14 @@ def test_an_answer_the_first_listen_ruled_out_is_at_most_read_back():
 
 
 def test_a_read_back_both_transcripts_and_the_candidates_agree_on_is_taken():
-    first = transcript("más o menos", {"Tres.": -3.0, "Cuatro.": -3.6, "Dos.": -4.0})
+    first = transcript("más o menos", {"Tres.": -3.0, "Cuatro.": -3.4, "Dos.": -3.8})  # «tres» 0.47: no majority
     assert Understander(None, SurveyScript.load()).decide(first, SurveyScript.load().questions["score"]).confirm
     u, _, listens = listen_twice(first, "Más o menos.")
     assert (u.score, u.confirm, listens) == (3, False, 2)
 
 
 def test_a_read_back_the_second_transcript_does_not_repeat_stays_a_read_back():
-    u, _, _ = listen_twice(transcript("más o menos", {"Tres.": -3.0, "Cuatro.": -3.6, "Dos.": -4.0}), "más o menos bien")
+    u, _, _ = listen_twice(transcript("más o menos", {"Tres.": -3.0, "Cuatro.": -3.4, "Dos.": -3.8}), "más o menos bien")
     assert (u.score, u.confirm) == (3, True)
 
 
@@ -151,6 +151,16 @@ def test_a_yes_that_is_word_for_word_the_context_is_taken_only_when_sure():
     assert (u.intent, u.confirm) == ("yes", False)
     u, _, listens = listen_twice(transcript("Sí, claro.", {"Sí.": -1.0, "No.": -6.0, "Cinco.": -5.0}), "Cinco.", "consent")
     assert (u.intent, u.confirm, listens) == ("yes", False, 1)
+
+
+def test_a_short_answer_needs_a_majority_of_the_candidates_a_long_one_more():
+    script = SurveyScript.load()
+    decide = Understander(None, script).decide
+    scores = {"Tres.": -3.0, "Cuatro.": -3.6, "Dos.": -4.0}  # «tres» 0.52
+    short = decide(transcript("Tres.", scores), script.questions["score"])
+    assert (short.score, short.confirm) == (3, False)
+    long = decide(transcript("Pues yo creo que le pondría un tres.", scores), script.questions["score"])
+    assert (long.score, long.confirm) == (3, True)
 
 
 def test_a_long_answer_both_transcripts_start_with_no_is_still_read_back():

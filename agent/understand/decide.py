@@ -32,14 +32,15 @@ _RULED_OUT = {"out_of_range", "candidates", "unsure"}  # the parser's slots for 
 
 @dataclass(frozen=True)
 class DecisionPolicy:
-    accept_posterior: float = 0.6      # the agreeing label's share of the candidates' probability
+    accept_posterior: float = 0.5      # the agreeing label's share of the candidates' probability: a majority …
+    accept_posterior_long: float = 0.6  # … or this, when the transcript has more than ``short_words`` words
     confirm_posterior: float = 0.9     # a label this sure from the audio alone is read back
     support_posterior: float = 0.15    # a transcript whose label has this share is read back, whatever else is likely
     reject_margin_nats: float = 10.0   # how much worse than the free transcript a candidate may fit
     plain_text: float = 0.95           # a phrase matched this closely is said plainly (not a near miss)
     early_posterior: float = 0.9       # taken before the hang-over ends only when this sure (see ``decisive``)
     second_listen_posterior: float = 0.45  # a read-back both transcripts say is taken with this share
-    second_listen_words: int = 4           # the second listen takes nothing said in more words than this
+    short_words: int = 4               # an answer said in at most this many words is explained by it
 
 
 def _label_to_understanding(label: str, text: str, confidence: float) -> Understanding:
@@ -108,6 +109,9 @@ class Understander:
             return False
         return understood.confirm or understood.intent == "unknown"
 
+    def _short(self, transcript: Transcript) -> bool:
+        return len(tokenize(transcript.text)) <= self.policy.short_words
+
     def _echoes_context(self, transcript: Transcript, question: Question) -> bool:
         """The transcript is word for word one of the sentences of the recogniser's context."""
         return tuple(tokenize(transcript.text)) in self._context_sentences[question.id]
@@ -118,11 +122,11 @@ class Understander:
         made without it too, stay):
 
         - the plain transcript is taken when it is accepted on its own and both say at most
-          ``second_listen_words`` words (a request said plainly, whatever its length) — only read
+          ``short_words`` words (a request said plainly, whatever its length) — only read
           back when the first transcript ruled the answer out (an out-of-scale number, «no sé»,
           two scores);
         - an answer read back is taken when both transcripts say it in a few words and the
-          candidates agree (``second_listen_posterior``, ``second_listen_words``).
+          candidates agree (``second_listen_posterior``, ``short_words``).
 
         Replayed on the Kokoro evaluation (dev / held-out voices) against one listen: at 20 dB right
         at once 68.1 → 70.9 / 64.4 → 67.2 %, read back 16.4 → 16.4 / 18.6 → 18.1 %; at 10 dB
@@ -137,7 +141,7 @@ class Understander:
         second = replace(transcript, text=plain.text, confidence=plain.confidence, text_score=plain.text_score,
                          elapsed_ms=transcript.elapsed_ms + plain.elapsed_ms)
         again = self.decide(second, question)
-        short = all(len(tokenize(t.text)) <= self.policy.second_listen_words for t in (transcript, plain))
+        short = all(self._short(t) for t in (transcript, plain))
         if not again.confirm and again.intent not in _NOT_AN_ANSWER and (short or again.intent in REQUESTS):
             ruled_out = understood.intent == "unknown" and bool(set(understood.slots) & _RULED_OUT)
             return (replace(again, confirm=True) if ruled_out else again), second
@@ -169,13 +173,15 @@ class Understander:
             return parsed
         if parsed.intent != "unknown":
             support = shares.get(said, 0.0)
+            # A majority of the candidates for a short answer; more when the transcript has words the
+            # answer does not explain («No, aquí no vive esa persona» is not a plain «no»).
+            majority = self.policy.accept_posterior if self._short(transcript) else self.policy.accept_posterior_long
             # A transcript that repeats the context word for word («cinco» heard as «Sí, claro.»:
             # 3 of the 6 answers stored wrong on Kokoro voices) is taken only when the candidates are sure.
-            needed = (self.policy.confirm_posterior if self._echoes_context(transcript, question)
-                      else self.policy.accept_posterior)
+            needed = self.policy.confirm_posterior if self._echoes_context(transcript, question) else majority
             if label == said and fits and posterior >= needed:
                 return replace(parsed, confidence=posterior)
-            if (label == said or not fits or posterior < self.policy.accept_posterior
+            if (label == said or not fits or posterior < majority
                     or support >= self.policy.support_posterior):
                 return replace(parsed, confidence=support, confirm=True)
             # The candidates fit the audio and are sure of something else: ask again rather than guess.
