@@ -19,8 +19,8 @@ what it ``say``s each time that question is asked (the last turn repeats)::
 comment), or a request said instead of an answer: ``opt_out``, ``human``, ``wrong_person``,
 ``callback_later``. A turn is a WAV path (relative to the YAML), ``{keys: "4"}``, ``{silence: S}``, or a
 list of those spoken back to back; ``{over_prompt: S}`` first in a turn starts it S seconds after the
-prompt began instead of after it ended. ``confirm`` answers a read-back («Entendí cuatro, ¿es
-correcto?») truthfully: ``yes`` when the value read back is what the caller means, else ``no``.
+prompt began instead of after it ended. ``confirm`` answers a read-back («Entendí que nos da un
+cuatro. ¿Es correcto?») truthfully: ``yes`` when the value read back is what the caller means, else ``no``.
 
 Playing a script in a call is ``scripted_caller.py``; scoring a call against it, ``script_check.py``.
 """

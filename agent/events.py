@@ -112,7 +112,7 @@ class AnswerCorrected(Event):
 
 @dataclass(frozen=True)
 class ConfirmAsked(Event):
-    """An answer read back before it is stored («Entendí cuatro, ¿es correcto?»)."""
+    """An answer read back before it is stored («Entendí que nos da un cuatro. ¿Es correcto?»)."""
 
     question: str
     value: Any

@@ -33,7 +33,9 @@ class RuntimeOptions:
     piper_voice: Path | None = None   # explicit .onnx (its .onnx.json beside it)
     kokoro_voice: str = "em_santa"    # em_santa | em_alex | ef_dora
     # Speaking rate: at 0.9 a standard faster-whisper decode of the 71 fixed prompts through the
-    # phone line got 25 of 481 words wrong (5.2 %), against 38 at 1.0 and 26 at 0.85 (bench.voice).
+    # phone line misheard 25 of 481 words (5.2 %), against 38 at 1.0 and 26 at 0.85 (bench.voice,
+    # accents and digits forgiven); with the prompts reworded where words ran together («o dos si
+    # no»), 1 of 495 — and 24 (4.85 %) counting «1» for «uno» or a missing accent as errors.
     kokoro_speed: float = 0.9
     cache_dir: Path | None = None
     transfer_enabled: bool = True

@@ -7,7 +7,7 @@ real human recordings), each clean and through a phone line. Per set × conditio
 
 - right 1st: taken at once with the right value, no read-back (an out-of-grammar answer or a
   "¿cómo?" asked again also counts here: that is the right thing to do with it);
-- confirm (right): read back for a yes/no check ("Entendí cuatro, ¿es correcto?"), and the share of
+- confirm (right): read back for a yes/no check ("Entendí que nos da un cuatro. ¿Es correcto?"), and the share of
   those whose value was the right one;
 - again: an answer the agent could have taken, asked again instead (a lost turn);
 - WRONG: taken at once with a wrong value, or an out-of-grammar answer taken as an answer (the

@@ -33,7 +33,7 @@ def test_the_hints_list_the_question_candidates_and_requests(understander, score
 def test_clear_candidate_over_a_garbled_transcript_is_read_back(understander, score_q):
     u = understander.decide(transcript("¡WATO!", {"Cuatro.": -3.0, "4": -4.0, "Tres.": -9.0, "¿Cómo?": -8.0}), score_q)
     assert (u.intent, u.score) == ("score", 4) and u.confidence > 0.9
-    assert u.confirm  # from the audio alone: «Entendí cuatro, ¿es correcto?»
+    assert u.confirm  # from the audio alone: «Entendí que nos da un cuatro. ¿Es correcto?»
 
 
 def test_transcript_and_candidates_agreeing_is_accepted(understander, score_q):

@@ -201,7 +201,7 @@ def test_an_unsure_answer_is_read_back_and_stored_only_after_a_yes(script):
     d, _ = new(script)
     d.on_understanding(yes(), 1)
     ev = d.on_understanding(unsure_score(4), 2)
-    assert kinds(ev) == ["ConfirmAsked", "Say"] and ev[-1].text.startswith("Entendí cuatro. ¿Es correcto?")
+    assert kinds(ev) == ["ConfirmAsked", "Say"] and ev[-1].text.startswith("Entendí que nos da un cuatro. ¿Es correcto?")
     assert d.awaiting.id == "confirm" and d.confirming.question == "score" and d.confirming.value == 4
     assert d.result.score is None  # nothing stored yet
     ev = d.on_understanding(yes(), 3)

@@ -4,7 +4,7 @@ It knows nothing of audio or SIP. The session plays the ``Say``/``PlayTune`` eve
 ``AnswerRecorded`` at once, and carries out ``Transfer``/``Hangup``.
 
 What it stores is what it is sure of: an understanding marked ``confirm`` is read back first
-(«Entendí cuatro, ¿es correcto?»), a missed closed answer is asked again for the keypad, and an answer
+(«Entendí que nos da un cuatro. ¿Es correcto?»), a missed closed answer is asked again for the keypad, and an answer
 the caller goes on with is decided again from a ``checkpoint`` (``revise``), correcting what was stored.
 """
 
@@ -72,7 +72,7 @@ class CustomerContext:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """An answer read back to the caller before it is stored («Entendí cuatro, ¿es correcto?»).
+    """An answer read back to the caller before it is stored («Entendí que nos da un cuatro. ¿Es correcto?»).
 
     ``question`` is the question it answers (``consent``, ``score``…) or, for a request heard in any
     question, the intent (``opt_out``, ``human``, ``wrong_person``, ``callback_later``); ``value`` is
