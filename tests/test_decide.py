@@ -165,9 +165,16 @@ def test_a_short_answer_needs_a_majority_of_the_candidates_a_long_one_more():
 
 def test_a_long_answer_both_transcripts_start_with_no_is_still_read_back():
     # «No, aquí no vive esa persona»: both say «no», but with words the answer does not explain.
-    first = transcript("No, aquí no vives a persona.", {"No.": -2.0, "Se equivocó de número.": -2.5, "Sí.": -4.0})
+    first = transcript("No, aquí no va a ser esa persona.", {"No.": -2.0, "Se equivocó de número.": -2.5, "Sí.": -4.0})
     u, _, _ = listen_twice(first, "No, a fin no liberes a persona.", "resolved")
     assert (u.intent, u.confirm) == ("no", True)
+
+
+def test_a_wrong_number_heard_with_its_words_cut_elsewhere_is_read_back_not_stored_as_no():
+    # Whisper writes «No, aquí no vive esa persona» as «No, aquí no vives a persona.»: the same sounds.
+    first = transcript("No, aquí no vives a persona.", {"No.": -2.0, "Se equivocó de número.": -2.5, "Sí.": -4.0})
+    u, _, _ = listen_twice(first, "No aquí no vives a persona.", "resolved")
+    assert (u.intent, u.confirm) == ("wrong_person", True)
 
 
 def test_an_answer_only_a_long_plain_transcript_says_is_not_taken():

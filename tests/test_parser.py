@@ -104,3 +104,19 @@ def test_a_correction_word_takes_back_the_value_before_it():
     assert parser.parse("cuatro, no, cinco", "score").score == 5
     assert parser.parse("tres, perdón, cuatro", "score").score == 4
     assert parser.parse("cuatro o cinco", "score").intent == "unknown"
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("No, aquí no vives a persona.", "wrong_person"),   # «vive esa» heard with the boundary moved
+    ("Aquí no viven.", "wrong_person"),                 # one sound more at the end
+    ("Nome vuelvan a llamar.", "opt_out"),
+])
+def test_a_request_heard_with_its_word_boundaries_moved_is_a_near_miss(parser, text, intent):
+    understood = parser.parse(text, "yes_no")
+    assert understood.intent == intent
+    assert understood.confidence < 0.95           # not said plainly: read back, never taken at once
+
+
+@pytest.mark.parametrize("text, intent", [("No, gracias.", "no"), ("No.", "no"), ("Sí, ya quedó.", "yes")])
+def test_moving_boundaries_finds_no_request_in_a_plain_answer(parser, text, intent):
+    assert parser.parse(text, "yes_no").intent == intent

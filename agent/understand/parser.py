@@ -1,7 +1,9 @@
 """Intent and slot parser: text (from ASR or typed) → ``Understanding``.
 
 Phrase lists live in ``prompts/es_MX/understanding.yaml``. Matching is word-by-word, fuzzy and
-phonetic, longest phrase first; opt-out outranks everything said in the same utterance.
+phonetic, longest phrase first; opt-out outranks everything said in the same utterance. Requests are
+also found where the recogniser cut the words elsewhere («no vive esa persona» written «no vives a
+persona»: the same sounds), as near misses that are read back, never taken at once.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..prompts_data import load_yaml
-from .text import tokenize, word_similarity
+from .text import phonetic, tokenize, word_similarity
 
 INTENTS = ("score", "yes", "no", "opt_out", "stop_recording", "human", "repeat", "callback_later", "wrong_person",
            "unknown", "silence")
@@ -18,6 +20,7 @@ QUESTION_KINDS = ("score", "yes_no", "free")
 # Requests a caller may make at any question instead of answering it, in the order they outrank each other.
 REQUESTS = ("opt_out", "stop_recording", "human", "wrong_person", "callback_later")
 FUZZY_THRESHOLD = 0.8
+RESEGMENTED = 0.9  # a phrase heard with its word boundaries moved: below a plain match (0.95)
 
 
 @dataclass
@@ -45,9 +48,12 @@ class _Match:
 class PhraseMatcher:
     """Finds non-overlapping phrase occurrences in a token list, longest phrases first."""
 
-    def __init__(self, phrases: dict[Any, list[str]]) -> None:
+    def __init__(self, phrases: dict[Any, list[str]], resegment: bool = False) -> None:
         entries = [(tuple(tokenize(p)), label) for label, ps in phrases.items() for p in ps]
         self._entries = sorted((e for e in entries if e[0]), key=lambda e: -len(e[0]))
+        # Phrases of several words, as one string of sounds (``resegment``: see ``_resegmented``).
+        self._sounds = [("".join(phonetic(w) for w in phrase), label) for phrase, label in self._entries
+                        if resegment and len(phrase) > 1]
 
     def find(self, tokens: list[str], taken: set[int] | None = None) -> list[_Match]:
         """Longest phrases first; among equally long ones, the closest match wins."""
@@ -59,6 +65,7 @@ class PhraseMatcher:
                 sims = [word_similarity(tokens[start + k], phrase[k]) for k in range(n)]
                 if min(sims) >= FUZZY_THRESHOLD:
                     candidates.append(_Match(label, start, start + n, sum(sims) / n, min(sims)))
+        candidates += self._resegmented(tokens)
         found: list[_Match] = []
         for m in sorted(candidates, key=lambda m: (-(m.end - m.start), -m.similarity, m.start)):
             span = range(m.start, m.end)
@@ -67,13 +74,29 @@ class PhraseMatcher:
                 taken.update(span)
         return sorted(found, key=lambda m: m.start)
 
+    def _resegmented(self, tokens: list[str]) -> list[_Match]:
+        """Phrases whose sounds the tokens from a word boundary on say exactly, wherever the words
+        were cut, with at most one sound more at the end («vives» for «vive»)."""
+        found = []
+        sounds = [phonetic(t) for t in tokens]
+        for key, label in self._sounds:
+            for start in range(len(tokens)):
+                heard = ""
+                for end in range(start, len(tokens)):
+                    heard += sounds[end]
+                    if len(heard) >= len(key):
+                        if heard.startswith(key) and len(heard) - len(key) <= 1:
+                            found.append(_Match(label, start, end + 1, RESEGMENTED, RESEGMENTED))
+                        break
+        return found
+
 
 class IntentParser:
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         data = data or load_yaml("understanding.yaml")
         self.fillers = {tuple(tokenize(f)) for f in data["fillers"]}
         self.corrections = {w for phrase in data.get("corrections", []) for w in tokenize(phrase)}
-        self._global = {name: PhraseMatcher({name: data["intents"][name]}) for name in REQUESTS}
+        self._global = {name: PhraseMatcher({name: data["intents"][name]}, resegment=True) for name in REQUESTS}
         self._repeat = PhraseMatcher({"repeat": data["intents"]["repeat"]})
         numbers = {int(k): [str(k)] + v for k, v in data["numbers"].items()}
         self._numbers = PhraseMatcher(numbers)
