@@ -526,17 +526,19 @@ class SipAgent:
         self._ring_until_greeting_ready(call)
 
     def _ring_until_greeting_ready(self, call: AgentCall) -> None:
-        """180 Ringing now; 200 OK once the greeting's first sentence is synthesised (its future's
-        callback posts the answer to this thread) or at ``answer_by`` (``_answer_overdue``)."""
+        """200 OK at once when the greeting is ready (or names nobody); else 180 Ringing now and 200
+        once its first sentence is synthesised (its future's callback posts the answer to this
+        thread) or at ``answer_by`` (``_answer_overdue``). No 180 right before a 200: behind the
+        Kamailio front the two may be relayed by different processes and arrive in reverse order."""
         state = call.state
         assert state is not None
-        op = pj.CallOpParam()
-        op.statusCode = 180
-        call.answer(op)
         first = state.greeting[0] if state.greeting else None
         if first is None or first.done():
             self._answer(call)
             return
+        op = pj.CallOpParam()
+        op.statusCode = 180
+        call.answer(op)
         state.answer_by = time.monotonic() + GREETING_WAIT_S
         self._ringing[state.call_id] = call
         call_id = state.call_id  # not the call: a finished future must not keep a released call alive

@@ -193,6 +193,33 @@ def test_a_greeting_not_ready_in_time_does_not_keep_the_caller_ringing(ringing, 
     assert not agent.calls and agent.admission.live_calls("127.0.0.1") == 0
 
 
+def test_a_call_whose_greeting_names_nobody_is_answered_without_ringing(ringing):
+    """An unknown number hears the generic greeting, made already: 200 at once, and no 180 just
+    before it (behind Kamailio a 180 sent right before the 200 may overtake it)."""
+    agent = ringing.agent
+    heard = Heard()
+
+    def caller() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            message = invite(agent.config.listen_port, sock.getsockname(), "ringnone", sdp(free_port())).decode()
+            message = message.replace(CALLER_PHONE, "+525511112222")   # nobody the store knows
+            server = ("127.0.0.1", agent.config.listen_port)
+            sock.sendto(message.encode(), server)
+            assert listen(sock, heard, lambda: 200 in heard.statuses("INVITE"), 5), heard.responses
+            ok = heard.first(200)
+            contact = re.search(r"^Contact:.*<([^>]+)>", ok, re.M | re.I).group(1)
+            to_line = header_line(ok, "To")
+            sock.sendto(in_dialog("ACK", contact, message, to_line, 1, "z9hG4bKringnoneack"), server)
+            time.sleep(0.3)
+            sock.sendto(in_dialog("BYE", contact, message, to_line, 2, "z9hG4bKringnonebye"), server)
+            assert listen(sock, heard, lambda: 200 in heard.statuses("BYE"), 5), heard.responses
+
+    run_agent_while(agent, caller)      # the voice is held busy all along: nothing waited for it
+    assert 180 not in heard.statuses("INVITE"), heard.responses
+    assert not agent.calls and not agent._ringing
+
+
 def _call_row(tmp_path) -> dict:
     import sqlite3
 
