@@ -67,7 +67,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         failed_required |= spec.required
         level = "ERROR" if spec.required else "not available"
         detail = "; ".join(report.errors) or f"missing from {origin}: {', '.join(report.missing)}"
-        fallback = {"vosk": " → closed questions use faster-whisper", "piper": " → speech uses espeak-ng es-419"}.get(spec.kind, "")
+        fallback = {"vosk": " → closed questions use faster-whisper",
+                    "piper": " → speech uses Kokoro when installed, else espeak-ng es-419"}.get(spec.kind, "")
         print(f"{name}: {level}: {detail}{fallback}")
     return 1 if failed_required else 0
 
