@@ -117,7 +117,7 @@ class CallState:
     pins: list = field(default_factory=list)  # RTP/RTCP sockets pinned to the negotiated peer
     greeting: list[Future] = field(default_factory=list)  # its personal sentences being synthesised
     answer_by: float | None = None    # an inbound call ringing: answered by then (monotonic) at the latest
-    answered_at: float | None = None  # when 200 OK was sent (inbound)
+    answered: bool = False            # 200 OK sent (inbound)
     finalized: bool = False
     on_finished: Callable[[str, str, dict | None], None] | None = None  # (call id, outcome, callback slots)
 
@@ -562,9 +562,9 @@ class SipAgent:
         if state is None:
             return
         self._ringing.pop(state.call_id, None)
-        if state.disconnected or state.answered_at is not None:
+        if state.disconnected or state.answered:
             return
-        state.answer_by, state.answered_at = None, time.monotonic()
+        state.answer_by, state.answered = None, True
         op = pj.CallOpParam()
         op.statusCode = 200
         try:

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 from encuestador.cli_logging import escape_controls
+from encuestador.privacy.files import write_private
+from encuestador.store.sqlite import make_private_dirs
 
 from .used_nonces import NONCE_STORE_ENV, SqliteUsedNonces
 
@@ -33,8 +35,8 @@ NONCE_STORE = "used-nonces.db"
 
 def prepare_run_directory(directory: Path) -> Path:
     """The supervisor's directory (0700) and the used-nonce store in it (0600); its path."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    make_private_dirs(directory)
+    os.chmod(directory, 0o700)  # one made before is made private too
     store = SqliteUsedNonces(directory / NONCE_STORE)
     try:
         store.prepare()
@@ -43,22 +45,13 @@ def prepare_run_directory(directory: Path) -> Path:
     return store.path
 
 
-def _write_private(path: Path, text: str) -> None:
-    """``text`` into ``path``, mode 0600."""
-    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-
-
 def write_kamailio_config(directory: Path, host: str, port: int, worker_ports: list[int]) -> Path:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     dispatcher_list = directory / "dispatcher.list"
-    _write_private(dispatcher_list, "".join(f"1 sip:{host}:{p}\n" for p in worker_ports))
+    write_private(dispatcher_list, "".join(f"1 sip:{host}:{p}\n" for p in worker_ports).encode())
     modules = next((m for m in KAMAILIO_MODULES if Path(m, "dispatcher.so").exists()), KAMAILIO_MODULES[0])
     config = directory / "kamailio.cfg"
-    _write_private(config, string.Template(TEMPLATE.read_text()).substitute(
-        host=host, port=port, modules=modules, dispatcher_list=dispatcher_list))
+    write_private(config, string.Template(TEMPLATE.read_text()).substitute(
+        host=host, port=port, modules=modules, dispatcher_list=dispatcher_list).encode())
     return config
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from encuestador.store.sqlite import make_private_dirs
+
 NONCE_STORE_ENV = "ENCUESTADOR_NONCE_STORE"  # set by ``serve --workers`` for its workers
 BUSY_TIMEOUT_MS = 1000  # another worker's insert holds the file for microseconds; never block a call long
 
@@ -48,10 +50,8 @@ class MemoryUsedNonces:
 
 
 def create_private_file(path: Path) -> None:
-    """``path``'s folder (0700 when new) and the file itself, 0600 (created, or made so)."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
+    """``path``'s folders (0700 when new) and the file itself, 0600 (created, or made so)."""
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     try:
         os.fchmod(fd, 0o600)

@@ -65,14 +65,18 @@ class RtpSink:
     def port(self) -> int:
         return self.sock.getsockname()[1]
 
-    def received_bytes(self) -> int:
-        total = 0
-        for _ in range(100_000):
+    def packets(self, limit: int = 100_000) -> list[bytes]:
+        """Every datagram waiting (taken off the socket)."""
+        out = []
+        for _ in range(limit):
             try:
-                total += len(self.sock.recv(65535))
+                out.append(self.sock.recv(65535))
             except BlockingIOError:
                 break
-        return total
+        return out
+
+    def received_bytes(self) -> int:
+        return sum(len(packet) for packet in self.packets())
 
     def close(self) -> None:
         self.sock.close()

@@ -41,6 +41,14 @@ def template(name: str, **values) -> str:
     return string.Template((SIPP_DIR / name).read_text()).substitute(**values)
 
 
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A throw-away certificate for 127.0.0.1 and its key (openssl), in ``tmp``."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
 class Server:
     """``encuestador serve`` on a free port, with its own database and recordings."""
 

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from sip_harness import PJSUA_TELEPHONE_EVENT_PT, bueno_greeting, call_server, caller_scenario, callers_csv, free_port, key_presses, template
+from sip_harness import (PJSUA_TELEPHONE_EVENT_PT, bueno_greeting, call_server, caller_scenario, callers_csv,
+                         free_port, key_presses, self_signed, template)
 
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) is not installed")
 
@@ -249,9 +250,7 @@ def test_registers_to_the_trunk_with_digest_auth(server, tmp_path):
 def test_tls_listener_when_certificates_are_configured(server, tmp_path):
     import ssl
 
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed(tmp_path)
     tls_port = free_port()
     srv = server(tls_port=tls_port, tls_cert=str(cert), tls_key=str(key))
     assert f"TLS :{tls_port}" in srv.log()

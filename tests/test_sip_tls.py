@@ -13,17 +13,10 @@ import time
 from collections import Counter
 
 from raw_sip import RtpSink
-from sip_harness import free_port
+from sip_harness import free_port, self_signed
 from test_sip import rows
 
 OFFER_KEY = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
-
-
-def self_signed(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
 
 
 class SipStream:
@@ -74,17 +67,6 @@ def request(method: str, uri: str, port: int, local_port: int, call_id: str, cse
             f"{content}\r\n{body}")
 
 
-def datagrams(sock: socket.socket, limit: int = 100_000) -> list[bytes]:
-    """Everything waiting on a non-blocking UDP socket."""
-    out = []
-    for _ in range(limit):
-        try:
-            out.append(sock.recv(65535))
-        except BlockingIOError:
-            break
-    return out
-
-
 def srtp_offer(media_port: int) -> str:
     return (f"v=0\r\no=trunk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
             f"m=audio {media_port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
@@ -119,7 +101,7 @@ def test_an_inbound_call_over_tls_with_srtp_is_answered_encrypted_and_stored(ser
             sip.send(request("BYE", contact, tls_port, local_port, "tls-srtp-1", 2, to_tag))
             assert sip.response("BYE").startswith(b"SIP/2.0 200 ")
         srv.wait_for("ended:")
-        sizes = Counter(len(packet) for packet in datagrams(media.sock))
+        sizes = Counter(len(packet) for packet in media.packets())
         # The greeting went out as SRTP: 12-byte header, 160 bytes of PCMU, a 10-byte authentication
         # tag (AES_CM_128_HMAC_SHA1_80); plain RTP would be 172 bytes.
         assert sizes[12 + 160 + 10] >= 50 and sizes[12 + 160] == 0, sizes
@@ -197,7 +179,7 @@ def test_an_outbound_call_goes_to_the_trunk_over_tls_with_srtp(tmp_path, whisper
                                "--config", str(config), "--whisper-model", str(whisper_dir), "--tts", "espeak"],
                               capture_output=True, text=True, timeout=120)
         thread.join(30)
-        sizes = Counter(len(packet) for packet in datagrams(media.sock))
+        sizes = Counter(len(packet) for packet in media.packets())
     finally:
         listener.close()
         media.close()
