@@ -76,7 +76,7 @@ def build_recognizer(options: RuntimeOptions) -> Recognizer:
         vosk_dir = found[1] if found else None
     if options.asr == "vosk" and vosk_dir is None:
         raise MissingModelError("vosk-model-small-es-0.42", models_home())
-    whisper = WhisperRecognizer(whisper_dir, cpu_threads=options.cpu_threads) if whisper_dir else None
+    whisper = WhisperRecognizer(whisper_dir, workers=options.cpu_threads) if whisper_dir else None
     vosk = VoskRecognizer(vosk_dir) if vosk_dir and options.asr != "whisper" else None
     if vosk and whisper:
         return RoutingRecognizer(vosk, whisper)

@@ -83,7 +83,7 @@ def print_table(r: dict) -> None:
          f"{r['turn_latency_ms']['spoken_closed']['p50']} / {r['turn_latency_ms']['spoken_closed']['p95']}",
          f"{r['turn_latency_ms']['spoken_closed']['taken_at_pause']:.0%} taken at the "
          f"{r['turn_latency_ms']['spoken_closed']['pause_ms']} ms pause, the rest at the "
-         f"{r['turn_latency_ms']['spoken_closed']['hangover_ms']} ms hang-over; target p50 ≤ 500"),
+         f"{r['turn_latency_ms']['spoken_closed']['hangover_ms']} ms hang-over; {r['turn_latency_ms']['spoken_closed']['voices']}; target p50 ≤ 500"),
     ]
     streaming = r["turn_latency_ms"].get("spoken_closed_streaming_stand_in")
     if streaming:

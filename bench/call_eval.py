@@ -29,13 +29,12 @@ QUESTIONS = ("consent", "score", "resolved", "feedback", "offer_human")
 GROUPS = ("dev", "held_out")
 LATENCY_NOTE = (
     "gap: the caller's last voiced 20 ms frame (measured on the clean recording) → the first frame of agent "
-    "audio after it, in simulated call time: the endpointing wait (200 ms pause when decided early, else the "
-    "600 ms hang-over) plus any queueing. The simulation stops the clock while the recogniser runs, so asr is "
-    "that time (Heard.asr_ms, wall clock on this machine). estimate is what a live call takes, where a call's "
-    "worker recognises while its audio keeps arriving (sip/agent.py: a ring buffer between the media and the "
-    "session): the agent speaks when the endpointing wait is over and the recognition, begun at "
-    "Heard.recognized_at_ms (the 200 ms pause, when that recognition was reused at the hang-over), has run — "
-    "gap + asr for an answer taken at the pause, max(gap, gap - 400 + asr) for one reused at the hang-over. "
+    "audio after it, in simulated call time: the endpointing wait (the 200 ms pause when decided early, else the "
+    "450 ms hang-over) plus any queueing. The simulation stops the clock while the recogniser runs, so asr is "
+    "that time (Heard.asr_ms, wall clock on this machine). estimate is what a live call takes, where the "
+    "recognition runs in the background while the call's audio keeps arriving: the agent speaks when the "
+    "endpointing wait is over and the recognition, begun at Heard.recognized_at_ms (100 ms into the silence), "
+    "has run — max(gap, gap - wait + asr), wait being how long before the end of the turn the recognition began. "
     "Measured only where the agent was silent when the caller stopped and answered before the caller spoke "
     "again.")
 

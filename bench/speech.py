@@ -17,9 +17,14 @@ from encuestador.dialogue.survey import CustomerContext
 from encuestador.listen.asr import Hints
 from encuestador.speak.tts import EspeakSynthesizer
 
-# Answers to closed questions, spoken by several espeak-ng voices through a phone line.
+from .answer_sets import kokoro_model_dir
+
+# Answers to closed questions through a phone line at 20 dB, spoken by the Kokoro voices when the model
+# is installed (voices that sound like callers; espeak-ng's, which Whisper mishears even clean, would
+# measure the hang-over more than the recognition), else by several espeak-ng voices.
 CLOSED = [("consent", "sí"), ("consent", "no"), ("score", "cuatro"), ("score", "cinco"), ("score", "dos"),
           ("resolved", "no, sigue igual"), ("resolved", "sí")]
+KOKORO_VOICES = ["em_santa", "em_alex", "ef_dora"]
 VOICES = [("es-419", 150, 50), ("es-419+f3", 150, 60), ("es-419+m3", 140, 40), ("es", 150, 50)]
 
 
@@ -35,16 +40,29 @@ class Clip(NamedTuple):
 
 
 def _clip(synth: EspeakSynthesizer, question: str, text: str, seed: int, phone: bool = True) -> Clip:
-    clean = synth.synthesize(text)
+    return _line(synth.synthesize(text), question, seed, phone)
+
+
+def _line(clean: np.ndarray, question: str, seed: int, phone: bool = True) -> Clip:
     loud = np.nonzero(np.abs(clean) > 0.02 * np.abs(clean).max())[0]
     audio = phone_line(clean, SAMPLE_RATE, snr_db=20, seed=seed, out_rate=SAMPLE_RATE) if phone else clean
     return Clip(question, audio, (loud[-1] + 1) * 1000 / SAMPLE_RATE)
 
 
 def answers(quick: bool) -> list[Clip]:
-    voices = VOICES[:2] if quick else VOICES
-    return [_clip(EspeakSynthesizer(voice, wpm, pitch), question, text, i * 100 + j)
-            for i, (voice, wpm, pitch) in enumerate(voices) for j, (question, text) in enumerate(CLOSED)]
+    """``CLOSED`` spoken by two voices (``quick``) or all of them; Kokoro's from the evaluation's cache."""
+    from .answer_sets import Clip as Answer
+    from .answer_sets import ClipAudio
+
+    kokoro = kokoro_model_dir()
+    if kokoro is None:
+        voices = VOICES[:2] if quick else VOICES
+        return [_clip(EspeakSynthesizer(voice, wpm, pitch), question, text, i * 100 + j)
+                for i, (voice, wpm, pitch) in enumerate(voices) for j, (question, text) in enumerate(CLOSED)]
+    audio = ClipAudio(kokoro, log=lambda s: None)
+    said = [Answer("kokoro", "", voice, 1.0, question, text, "")
+            for voice in KOKORO_VOICES[: 2 if quick else None] for question, text in CLOSED]
+    return [_line(audio.clean(answer), answer.question, seed) for seed, answer in enumerate(said)]
 
 
 # The streaming backend with the stand-in model (the Spanish Vosk model cannot be had here): the
@@ -144,12 +162,13 @@ def _waiting_session(runtime, question: str):
 
 
 def turn_latency(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
-    """End of the caller's speech (or key) → first non-silent agent audio, in real-time terms.
+    """End of the caller's speech (or key) → first non-silent agent audio, on the clock.
 
-    Frames are replayed as a call delivers them, one every 20 ms, to a worker that processes them
-    in order: a frame is taken at ``max(its arrival, the end of the previous frame's work)``, so
-    recognition time (at a pause or at the end of the hang-over) delays the answer exactly as it
-    would on a call. Latency = when the frame that produced the answer was done + the silence at
+    Frames are replayed in real time, one every 20 ms, to the session as a call's worker takes them:
+    a frame is handled at ``max(its arrival, the end of the previous frame's work)``, so recognition
+    done while frames are handled (at a pause or at the end of the hang-over) delays the answer as
+    it would on a call, and recognition running in the background meanwhile (begun as a silence
+    starts) does not. Latency = when the frame that produced the answer was done + the silence at
     the start of the reply."""
     dtmf, spoken, processing, early = [], [], [], 0
     for question in ("consent", "score", "resolved"):
@@ -162,16 +181,19 @@ def turn_latency(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
         frames = _to_frames(audio)
         events_before = len(session.events)
         stream = frames + [np.zeros(FRAME_SAMPLES, np.int16)] * 200
-        clock, heard = 0.0, None  # ms of call time; frame i arrives at (i + 1) * 20 ms
+        heard, clock = None, 0.0  # ms since the call's first frame was due; frame i arrives at (i + 1) * 20 ms
+        started = time.perf_counter()
         for i, f in enumerate(stream):
-            begin = max(clock, (i + 1) * FRAME_MS)
+            wait = started + (i + 1) * FRAME_MS / 1000 - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
             start = time.perf_counter()
             session.push_audio(f)
             took = (time.perf_counter() - start) * 1000
-            clock = begin + took
             heard = next((e for e in session.events[events_before:] if e.kind == "Heard"), None)
             if heard is not None:
                 processing.append(took)
+                clock = (time.perf_counter() - started) * 1000
                 break
         clock -= speech_end_ms
         early += bool(heard is not None and heard.early)
@@ -181,7 +203,8 @@ def turn_latency(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
             "spoken_closed": {"p50": round(statistics.median(spoken), 1), "p95": round(percentile(spoken, 0.95), 1),
                               "processing_p50": round(statistics.median(processing), 1) if processing else None,
                               "hangover_ms": endpoint.hangover_ms, "pause_ms": endpoint.pause_ms,
-                              "taken_at_pause": round(early / len(spoken), 3), "utterances": len(spoken)}}
+                              "taken_at_pause": round(early / len(spoken), 3), "utterances": len(spoken),
+                              "voices": "Kokoro voices" if kokoro_model_dir() else "espeak-ng voices"}}
 
 
 def asr_speed(runtime, clips: list[tuple[str, np.ndarray]]) -> dict:
@@ -238,11 +261,12 @@ def tts_speed(runtime) -> dict:
 def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bool) -> dict:
     """K calls answering closed questions at the pace of the survey (one answer every ~10 s per call,
     random arrivals) share this process's recogniser. Largest K whose spoken-answer p95 stays ≤ 1.5 s.
-    As in ``CallSession``, an answer is recognised at the pause: the turn ends then (pause + waiting +
-    recognition) when the answer is unambiguous, else when the hang-over runs out, or when the
-    recognition is done if that is later."""
+    As in ``CallSession``, an answer's recognition begins ``ahead_ms`` into the silence: the turn ends at
+    the pause, or when the recognition (waiting included) is done if that is later, when the answer is
+    accepted; else when the hang-over runs out, or when the recognition is done if that is later."""
     endpoint = runtime.options.session.turns.closed
     hangover, pause = endpoint.hangover_ms, endpoint.pause_ms or endpoint.hangover_ms
+    began = endpoint.ahead_ms or pause
     duration = 6.0 if quick else 40.0
     result = {}
     best = 0
@@ -266,7 +290,7 @@ def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bo
                 took = (time.perf_counter() - start) * 1000
                 early = endpoint.pause_ms and runtime.understander.decisive(understood, transcript, asked)
                 with lock:
-                    latencies.append(pause + took if early else max(hangover, pause + took))
+                    latencies.append(max(pause if early else hangover, began + took))
 
         threads = [threading.Thread(target=caller, args=(i,)) for i in range(k)]
         for t in threads:

@@ -17,8 +17,8 @@ real human recordings), each clean and through a phone line. Per set × conditio
 - opt-out missed: a caller's opt-out taken (at once or for read-back) as anything else;
 - in call: right 1st + read back with the right value (the caller says yes), an estimate per
   clip — whole-call scripts (``encuestador simulate``) measure the real figure;
-- pause: share taken at the first 200 ms pause (``Understander.decisive``); latency: recognition
-  and decision of the cut utterance, p50 / p95.
+- pause: share taken at the first pause (``Understander.decisive``); latency: recognition
+  and decision of the cut utterance (as a call recognises it, 100 ms into the silence), p50 / p95.
 
 Writes bench/results/understanding.json (summaries, most frequent wrong answers) and
 bench/results/understanding_clips.json (every clip's outcome and transcript).
@@ -175,7 +175,7 @@ def evaluate_clip(runtime, audio_source: ClipAudio, clip, condition: str) -> dic
     from encuestador.understand.utterance import speech_span
 
     question = runtime.script.questions[clip.question]
-    span = speech_span(audio_source.heard(clip, condition))  # what the call's endpointer would pass on
+    span = speech_span(audio_source.heard(clip, condition), question)  # what a call would recognise
     transcript, latency, at_pause = None, None, False
     if span is None:
         from encuestador.understand.parser import Understanding
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
               "again; WRONG = taken at once with a wrong value or an out-of-grammar answer taken; destr = opt-out / "
               "wrong person / transfer / consent 'no' taken at once on a mishearing; in call = right1st + read back "
               "right (a per-clip estimate: whole-call scripts measure the real figure); pause = taken at the "
-              "200 ms pause.")
+              "first pause.")
         try:
             audio = evaluate_audio(args)
         except MissingModelError as missing:

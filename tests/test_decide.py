@@ -182,3 +182,33 @@ def test_an_answer_only_a_long_plain_transcript_says_is_not_taken():
     first = transcript("Ah, ahorita estoy o su famo.", {"Sí.": -1.0, "No.": -3.0, "Llámeme más tarde.": -3.5})
     u, _, listens = listen_twice(first, "Ah, oí, si, o famos.", "resolved")
     assert listens == 2 and not (u.intent == "yes" and not u.confirm)
+
+
+def test_on_a_noisy_line_an_answer_is_read_back_unless_the_candidates_all_but_agree(understander, score_q):
+    # «Cuatro.» with 0.95 of the candidates: taken on a quiet line, read back on a noisy one; with
+    # 0.995 taken on both. A plainly said opt-out is honoured at once whatever the line.
+    fairly_sure = {"Cuatro.": -1.0, "Tres.": -1.0 - np.log(19)}
+    all_but_certain = {"Cuatro.": -1.0, "Tres.": -1.0 - np.log(199)}
+    for scores, noisy_confirm in ((fairly_sure, True), (all_but_certain, False)):
+        for snr_db, confirm in ((30.0, False), (None, False), (9.0, noisy_confirm)):
+            heard = transcript("Cuatro.", scores)
+            heard.snr_db = snr_db
+            u = understander.decide(heard, score_q)
+            assert (u.score, u.confirm) == (4, confirm), (snr_db, scores)
+    stop = transcript("No me vuelvan a llamar.", {"No me vuelvan a llamar.": -1.0, "Cuatro.": -9.0})
+    stop.snr_db = 9.0
+    u = understander.decide(stop, score_q)
+    assert (u.intent, u.confirm) == ("opt_out", False)
+
+
+def test_the_noise_level_of_an_answer_is_measured_on_its_audio():
+    # A recognised answer carries the signal-to-noise ratio of the audio it was heard in.
+    script = SurveyScript.load()
+    rng = np.random.default_rng(1)
+    speech = np.concatenate([np.zeros(3200), 0.3 * np.sin(np.arange(8000) * 0.2), np.zeros(3200)])
+    for snr_db in (10.0, 20.0):
+        noise = rng.standard_normal(speech.size) * np.sqrt(0.045 / 10 ** (snr_db / 10))
+        recognizer = TwoListens(transcript("Cuatro.", {"Cuatro.": -1.0, "Tres.": -9.0}), "cuatro")
+        _, heard = Understander(recognizer, script).understand((speech + noise).astype(np.float32),
+                                                               script.questions["score"])
+        assert abs(heard.snr_db - snr_db) < 2.5, (snr_db, heard.snr_db)

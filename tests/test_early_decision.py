@@ -125,3 +125,66 @@ def test_speech_after_a_pause_is_heard_with_the_rest(runtime, wavs, load_wav):
     assert len(heard) == 1 and len(ended) == 1  # one turn, not two
     assert recognizer.calls == 2  # the first pause's guess was dropped when the caller went on
     assert ended[0].duration_ms > 2 * len(word) * 1000 // 16000
+
+
+class BackgroundRecognizer:
+    """The real recogniser's background recognitions (``start``), counting those begun, the audio
+    each was given, and those whose result was asked for."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name = inner, inner.name
+        self.begun: list[int] = []   # samples of audio each closed recognition was given
+        self.collected = 0
+
+    def recognize(self, audio, hints):
+        return self.inner.recognize(audio, hints)
+
+    def start(self, audio, hints):
+        self.begun.append(len(audio))
+        job, owner = self.inner.start(audio, hints), self
+
+        class Counted:
+            def result(self):
+                owner.collected += 1
+                return job.result()
+
+        return Counted()
+
+
+def test_an_answer_is_recognised_in_the_background_from_100_ms_into_the_silence(runtime, wavs, load_wav):
+    closed = runtime.options.session.turns.closed
+    assert 0 < closed.ahead_ms < closed.pause_ms
+    session, recognizer = waiting_at(runtime, "score", recognizer=BackgroundRecognizer(runtime.recognizer))
+    before = len(session.events)
+    say(session, pcm(load_wav, wavs["cuatro"]), then_silent_ms=1000)
+    heard = [e for e in session.events[before:] if isinstance(e, Heard)]
+    assert len(heard) == 1 and heard[0].slots == {"score": 4} and heard[0].early
+    # Begun when the silence was ahead_ms old, decided when it was pause_ms old.
+    assert heard[0].at_ms - heard[0].recognized_at_ms == closed.pause_ms - closed.ahead_ms
+    assert recognizer.collected == 1 and len(recognizer.begun) >= 1
+
+
+def test_a_background_recognition_is_dropped_when_the_caller_goes_on(runtime, wavs, load_wav):
+    closed = runtime.options.session.turns.closed
+    session, recognizer = waiting_at(runtime, "score", recognizer=BackgroundRecognizer(runtime.recognizer))
+    si = pcm(load_wav, wavs["si"])
+    voiced = np.nonzero(np.abs(si) > 2000)[0]
+    word = si[max(0, voiced[0] - 800) : voiced[-1] + 800]
+    gap = np.zeros(16 * (closed.ahead_ms + closed.pause_ms) // 2, np.int16)  # long enough to begin, too short to decide
+    before = len(session.events)
+    say(session, np.concatenate([word, gap, word]), then_silent_ms=1000)
+    heard = [e for e in session.events[before:] if isinstance(e, Heard)]
+    ended = [e for e in session.events[before:] if isinstance(e, SpeechEnded)]
+    assert len(heard) == 1 and len(ended) == 1
+    assert len(recognizer.begun) > recognizer.collected  # the first part's recognition was never used
+    assert recognizer.begun[-1] > recognizer.begun[0] + len(word)  # the one used heard both parts
+
+
+def test_endpointer_reports_a_quiet_before_each_pause(wavs, load_wav):
+    audio = np.concatenate([pcm(load_wav, wavs["cinco"]), np.zeros(16000, np.int16)])
+    endpointer = Endpointer(EndpointConfig(hangover_ms=450, pause_ms=200, ahead_ms=100))
+    events = [(e, i * FRAME_MS) for i, f in enumerate(frames(audio)) if (e := endpointer.process(f))]
+    quiet = [t for e, t in events if e is Endpoint.QUIET]
+    paused = [t for e, t in events if e is Endpoint.PAUSED]
+    assert quiet and len(quiet) >= len(paused)
+    assert all(t - 100 in quiet for t in paused)

@@ -51,6 +51,17 @@ def test_silence_is_silence(runtime, wavs, load_wav):
     assert u.intent == "silence" and transcript is None
 
 
+def test_a_recording_is_cut_where_a_call_would_recognise_it(runtime, wavs, load_wav):
+    # A closed answer is recognised 100 ms into the silence after it, a free one with 200 ms kept.
+    from encuestador.understand.utterance import speech_span
+
+    audio = np.concatenate([load_wav(wavs["k_cuatro"]), np.zeros(SAMPLE_RATE, np.float32)])
+    closed = speech_span(audio, runtime.script.questions["score"])
+    free = speech_span(audio, runtime.script.questions["feedback"])
+    assert len(free) - len(closed) == SAMPLE_RATE // 10
+    assert np.array_equal(closed, free[: len(closed)])
+
+
 def test_espeak_speaks_spanish_at_16k():
     audio = EspeakSynthesizer().synthesize("Buenos días")
     assert audio.dtype == np.float32 and 0.4 * SAMPLE_RATE < len(audio) < 3 * SAMPLE_RATE

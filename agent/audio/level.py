@@ -71,3 +71,22 @@ class LevelMeter:
         level = dbfs(self._speech_sum / self._speech_frames) if self._speech_frames else -120.0
         self._speech_sum, self._speech_frames = 0.0, 0
         return level
+
+
+def utterance_snr_db(audio: np.ndarray, frame: int = 320, noise_quantile: float = 0.15,
+                     speech_quantile: float = 0.9) -> float | None:
+    """Signal-to-noise ratio of one answer as the endpointer passes it on (its pre-roll and the
+    pause after it included): the loud frames' power over the quiet frames' power, in dB.
+
+    Measured on the evaluation's answers through the phone line (``bench.understanding_eval``), it
+    reads 17–23 dB where 20 dB of line noise was added and 7–13 dB at 10 dB; clean recordings read
+    15–42 dB (real) and ~100 dB (synthetic). None for audio shorter than five frames or silent
+    (float samples, full scale ±1.0)."""
+    n = len(audio) // frame
+    if n < 5:
+        return None
+    power = np.mean(np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64), axis=1)
+    quiet, loud = np.quantile(power, [noise_quantile, speech_quantile])
+    if loud < 1e-9:  # below -90 dBFS: nothing was said
+        return None
+    return float(10.0 * np.log10((loud + 1e-12) / (quiet + 1e-12)))

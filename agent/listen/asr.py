@@ -9,7 +9,6 @@ runtime grammar), so "cuatro" is chosen among the answers instead of guessed as 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ class Transcript:
     phrase_scores: dict[str, float] = field(default_factory=dict)  # calibrated score per candidate
     text_score: float | None = None       # log-likelihood of ``text`` itself
     best_phrase_score: float | None = None  # best candidate's raw log-likelihood, same scale as text_score
+    snr_db: float | None = None  # the audio's signal-to-noise ratio, when measured (``audio.level.utterance_snr_db``)
 
 
 class Recognizer(Protocol):
@@ -52,10 +52,30 @@ class Recognizer(Protocol):
     def recognize(self, audio: np.ndarray, hints: Hints) -> Transcript: ...
 
 
-def _log_softmax(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64).ravel()
-    top = v.max()
-    return v - top - np.log(np.exp(v - top).sum())
+class PendingTranscript(Protocol):
+    """A recognition begun (``begin_recognition``); ``result`` waits for it."""
+
+    def result(self) -> Transcript: ...
+
+
+class _WhenAsked:
+    """A recogniser that cannot work in the background recognises when the result is asked for."""
+
+    def __init__(self, recognizer: Recognizer, audio: np.ndarray, hints: Hints) -> None:
+        self._recognizer, self._audio, self._hints = recognizer, audio, hints
+        self._transcript: Transcript | None = None
+
+    def result(self) -> Transcript:
+        if self._transcript is None:
+            self._transcript = self._recognizer.recognize(self._audio, self._hints)
+        return self._transcript
+
+
+def begin_recognition(recognizer: Recognizer, audio: np.ndarray, hints: Hints) -> PendingTranscript:
+    """Start recognising ``audio`` in the background when the recogniser can (``start``), so the
+    caller's next frames are handled meanwhile."""
+    start = getattr(recognizer, "start", None)
+    return start(audio, hints) if start is not None else _WhenAsked(recognizer, audio, hints)
 
 
 def collapse_repeats(text: str, max_ngram: int = 6) -> str:
@@ -79,6 +99,12 @@ class WhisperRecognizer:
 
     Whisper pads every input to 30 s by default (≈1.4 s per utterance here); encoding only the
     utterance plus ``pad_s`` costs tens of ms. Output length is bounded to avoid repetition loops.
+
+    The model runs as ``workers`` single-threaded replicas rather than one replica on as many threads:
+    the decoder's small steps do not speed up on a second thread (scoring the score question's 36
+    candidates: 295 ms on 2 threads, 303 ms on 1), but two decodes run side by side. A closed answer's
+    free transcript and its candidates' scores are computed at the same time, in the background
+    (``start``; ``recognize`` waits for it). CTranslate2 queues the decodes of concurrent calls.
     """
 
     name = "faster-whisper"
@@ -90,13 +116,13 @@ class WhisperRecognizer:
     # 39 % / 48 % with 1.25. Re-check on real recordings.
     CALIBRATION = 1.0
 
-    def __init__(self, model_dir: str | Path, cpu_threads: int = 2, pad_s: float = 0.5,
+    def __init__(self, model_dir: str | Path, workers: int = 2, pad_s: float = 0.5,
                  language: str = "es") -> None:
         from faster_whisper import WhisperModel
 
         self.model_dir = Path(model_dir)
         self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
-                                   cpu_threads=cpu_threads)
+                                   cpu_threads=1, num_workers=max(1, workers))
         self._tok = self._model.hf_tokenizer
         special = ["<|startoftranscript|>", f"<|{language}|>", "<|transcribe|>", "<|notimestamps|>"]
         self._prefix = [self._tok.token_to_id(t) for t in special]
@@ -104,9 +130,9 @@ class WhisperRecognizer:
         self._context_cache: dict[str, list[int]] = {}
         self._eot = self._tok.token_to_id("<|endoftext|>")
         self._pad = np.zeros(int(pad_s * SAMPLE_RATE), dtype=np.float32)
-        self._lock = threading.Lock()  # one CTranslate2 model shared by the calls of a process
         self._token_cache: dict[str, list[int]] = {}
         self._priors: dict[tuple[str, ...], dict[str, float]] = {}
+        self._splits: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     def _tokens(self, phrase: str) -> list[int]:
         ids = self._token_cache.get(phrase)
@@ -135,65 +161,94 @@ class WhisperRecognizer:
             self._context_cache[context] = start
         return start
 
-    def _decode(self, encoded: np.ndarray, max_tokens: int, context: str = "") -> tuple[str, float, float]:
-        """Greedy transcript, its mean token log-probability, and its total (comparable to
-        ``score_phrases``: the end token included)."""
+    def _submit_transcript(self, encoded: np.ndarray, max_tokens: int, context: str = "") -> list:
+        """Start the greedy transcript on a free worker; ``_transcript`` waits for it."""
         import ctranslate2
 
         start = self._start(context)
-        result = self._model.model.generate(
+        return self._model.model.generate(
             ctranslate2.StorageView.from_array(encoded), [start], beam_size=1,
-            max_length=len(start) + max_tokens, return_scores=True, no_repeat_ngram_size=4,
-        )[0]
+            max_length=len(start) + max_tokens, return_scores=True, no_repeat_ngram_size=4, asynchronous=True,
+        )
+
+    def _transcript(self, pending: list) -> tuple[str, float, float]:
+        """Greedy transcript, its mean token log-probability, and its total (comparable to
+        ``score_phrases``: the end token included)."""
+        result = pending[0].result()
         tokens = result.sequences_ids[0]
         mean = float(result.scores[0]) if result.scores else 0.0
         text = self._tok.decode(tokens).strip()
         return collapse_repeats(text), mean, mean * (len(tokens) + 1)
 
     def score_phrases(self, encoded: np.ndarray, phrases: tuple[str, ...], context: str = "") -> dict[str, float]:
-        """log P(phrase, end | audio) for each phrase, in one batched forced decode."""
+        """log P(phrase, end | audio) for each phrase: the longer and the shorter phrases in two
+        batched forced decodes, side by side."""
+        long, short = self._split(phrases)
+        pending = self._submit_scoring(encoded, long, context)
+        scores = self._scores(short, self._submit_scoring(encoded, short, context)) | self._scores(long, pending)
+        return {p: scores[p] for p in phrases}
+
+    # A forced decode's cost, in units of one batch row's step: a step costs about 20 rows' worth
+    # whatever the batch (7.5 ms, then 0.37 ms a row, measured), and runs as long as its longest phrase.
+    STEP_COST_ROWS = 20
+    FREE_TRANSCRIPT_COST = 8 * (STEP_COST_ROWS + 1)  # a short answer's free transcript, in the same units
+
+    def _split(self, phrases: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The candidates in two batches (longer, shorter) that finish together when the shorter
+        batch runs after the free transcript on one worker and the longer one on the other."""
+        split = self._splits.get(phrases)
+        if split is None:
+            ordered = sorted(phrases, key=lambda p: len(self._tokens(p)))
+
+            def cost(part: list[str]) -> int:
+                return (len(self._tokens(part[-1])) + 2) * (self.STEP_COST_ROWS + len(part)) if part else 0
+
+            k = min(range(len(ordered) + 1),
+                    key=lambda i: max(cost(ordered[i:]), self.FREE_TRANSCRIPT_COST + cost(ordered[:i])))
+            long, short = set(ordered[k:]), set(ordered[:k])
+            split = (tuple(p for p in phrases if p in long), tuple(p for p in phrases if p in short))
+            self._splits[phrases] = split
+        return split
+
+    def _submit_scoring(self, encoded: np.ndarray, phrases: tuple[str, ...], context: str) -> list:
+        """Start one batched forced decode of ``phrases`` on a free worker; ``_scores`` waits for it."""
         import ctranslate2
 
+        if not phrases:
+            return []
         seqs = [self._tokens(p) for p in phrases]
         longest = max(len(s) for s in seqs)
         batch = ctranslate2.StorageView.from_array(
             np.ascontiguousarray(np.repeat(encoded, len(seqs), axis=0)))
         # The forced end token makes CTranslate2 return its logits too: P(end | phrase). Forced
         # tokens count about twice against max_length (measured), hence the generous bound;
-        # decoding stops right after the forced end anyway. Cost grows with the total number of
-        # tokens (≈ 3 ms per token here), so keep candidate lists short.
+        # decoding stops right after the forced end anyway. A batch costs about as many steps as its
+        # longest phrase, each step 20 rows' worth plus its rows, so keep candidate lists short.
         start = self._start(context)
         prompts = [start + s + [self._eot] for s in seqs]
-        results = self._model.model.generate(
+        return self._model.model.generate(
             batch, prompts, beam_size=1, max_length=len(start) + 2 * (longest + 1) + 4,
-            return_logits_vocab=True, suppress_blank=False,
+            return_logits_vocab=True, suppress_blank=False, asynchronous=True,
         )
+
+    def _scores(self, phrases: tuple[str, ...], pending: list) -> dict[str, float]:
+        """Wait for a batch from ``_submit_scoring``: each phrase's tokens' and end's log-probabilities, summed."""
         scores: dict[str, float] = {}
-        for phrase, seq, res in zip(phrases, seqs, results):
-            logits = res.logits[0]
-            total = sum(_log_softmax(np.array(logits[i]))[tok] for i, tok in enumerate(seq))
-            if len(logits) > len(seq):
-                total += _log_softmax(np.array(logits[len(seq)]))[self._eot]
-            scores[phrase] = float(total)
+        for phrase, job in zip(phrases, pending):
+            logits = job.result().logits[0]
+            forced = (self._tokens(phrase) + [self._eot])[: len(logits)]
+            steps = np.stack([np.asarray(logits[i], dtype=np.float32).ravel() for i in range(len(forced))])
+            top = steps.max(axis=1)
+            normaliser = np.log(np.exp(steps - top[:, None]).sum(axis=1)) + top
+            scores[phrase] = float(np.sum(steps[np.arange(len(forced)), forced] - normaliser))
         return scores
 
     def recognize(self, audio: np.ndarray, hints: Hints) -> Transcript:
-        start = time.perf_counter()
-        with self._lock:
-            encoded = self._encode(audio)
-            text, mean_logprob, text_score = self._decode(encoded, self._token_budget(audio, hints), hints.context)
-            scores, best_raw = {}, None
-            if hints.closed:
-                # The context primes only the free transcript: candidates scored without it were right
-                # more often (Kokoro voices and real clips, 92 answers: 44 vs 40 accepted right, 9 vs 19
-                # asked again, none wrong either way) and cost 30 % less.
-                raw = self.score_phrases(encoded, hints.phrases)
-                prior = self._prior(hints)
-                scores = {p: raw[p] - self.CALIBRATION * prior[p] for p in raw}
-                best_raw = max(raw.values())
-        elapsed = int((time.perf_counter() - start) * 1000)
-        return Transcript(text, float(np.exp(mean_logprob)), self.name, elapsed, scores,
-                          text_score if text else None, best_raw)
+        return self.start(audio, hints).result()
+
+    def start(self, audio: np.ndarray, hints: Hints) -> WhisperJob:
+        """Encode ``audio`` (here) and queue its decodes on the workers; ``result`` collects them."""
+        return WhisperJob(self, audio, hints)
 
     # Nobody says more than this many tokens a second (fast Spanish is about 7 syllables/s): a longer
     # transcript of a short answer is Whisper looping ("le doy tres, le doy tre, le do y tres…").
@@ -212,6 +267,38 @@ class WhisperRecognizer:
             prior = self.score_phrases(self._encode(np.zeros(0, dtype=np.float32)), hints.phrases)
             self._priors[key] = prior
         return prior
+
+
+class WhisperJob:
+    """One recognition under way: the longer candidates are scored on one worker while the free
+    transcript and then the shorter candidates are made on the other. The context primes only the
+    free transcript: candidates scored without it were right more often (Kokoro voices and real clips,
+    92 answers: 44 vs 40 accepted right, 9 vs 19 asked again, none wrong either way)."""
+
+    def __init__(self, owner: WhisperRecognizer, audio: np.ndarray, hints: Hints) -> None:
+        self._owner, self._hints = owner, hints
+        self._started = time.perf_counter()
+        encoded = owner._encode(audio)
+        self._long, self._short = owner._split(hints.phrases) if hints.closed else ((), ())
+        self._long_job = owner._submit_scoring(encoded, self._long, "")
+        self._free_job = owner._submit_transcript(encoded, owner._token_budget(audio, hints), hints.context)
+        self._short_job = owner._submit_scoring(encoded, self._short, "")  # the next free worker takes it
+        self._transcript: Transcript | None = None
+
+    def result(self) -> Transcript:
+        if self._transcript is None:
+            owner, hints = self._owner, self._hints
+            text, mean_logprob, text_score = owner._transcript(self._free_job)
+            scores, best_raw = {}, None
+            if hints.closed:
+                raw = owner._scores(self._long, self._long_job) | owner._scores(self._short, self._short_job)
+                prior = owner._prior(hints)
+                scores = {p: raw[p] - owner.CALIBRATION * prior[p] for p in hints.phrases}
+                best_raw = max(raw.values())
+            elapsed = int((time.perf_counter() - self._started) * 1000)
+            self._transcript = Transcript(text, float(np.exp(mean_logprob)), owner.name, elapsed, scores,
+                                          text_score if text else None, best_raw)
+        return self._transcript
 
 
 NO_ANSWER = "[unk]"  # phrase-score key for "none of the candidates" (counts in the posterior, never wins)

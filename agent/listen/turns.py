@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..audio.level import utterance_snr_db
 from ..dialogue.script import Question
-from ..understand.decide import Understander
+from ..understand.decide import PendingUnderstanding, Understander
 from ..understand.parser import Understanding
 from .asr import RecognitionStream, Transcript
-from .vad import Endpoint, EndpointConfig, Endpointer
+from .vad import KEPT_SILENCE_MS, Endpoint, EndpointConfig, Endpointer
 
 STREAM_CHUNK_SAMPLES = SAMPLE_RATE // 10  # a streaming recogniser is fed every 100 ms of speech
 JOIN_GAP_SAMPLES = SAMPLE_RATE * 3 // 10  # silence put between the parts of a continued answer
@@ -28,15 +29,26 @@ JOIN_GAP_SAMPLES = SAMPLE_RATE * 3 // 10  # silence put between the parts of a c
 
 @dataclass(frozen=True)
 class TurnConfig:
-    # Closed answers are recognised at a 200 ms pause and taken then when unambiguous; otherwise the
-    # 600 ms hang-over decides, reusing that recognition when nothing more was said.
-    closed: EndpointConfig = EndpointConfig(hangover_ms=600, pause_ms=200, max_utterance_ms=8000)
+    # Closed answers are recognised from 100 ms into a silence (in the background, while the caller's
+    # frames go on), decided at 200 ms and taken then when accepted; otherwise the 450 ms hang-over
+    # ends the turn, reusing that recognition when nothing more was said.
+    closed: EndpointConfig = EndpointConfig(hangover_ms=450, pause_ms=200, ahead_ms=100, max_utterance_ms=8000)
     free: EndpointConfig = EndpointConfig(hangover_ms=1200, max_utterance_ms=25000)
     # Speech that starts before the caller heard this much of our reply continues the previous answer.
     continuation_ms: int = 1000
     # ... and only this soon after the previous answer ended (a reply that never plays must not
     # keep the window open).
     continuation_max_gap_ms: int = 3000
+
+
+def recognised_silence_ms(question: Question | None, config: TurnConfig | None = None) -> int:
+    """How much silence after the last voiced frame the recognition of an answer hears: a closed
+    answer is recognised as the silence reaches ``ahead_ms``, anything else when the hang-over ends,
+    with the silence trimmed to ``KEPT_SILENCE_MS``."""
+    closed = (config or TurnConfig()).closed
+    if question is not None and question.kind != "free" and closed.ahead_ms:
+        return closed.ahead_ms
+    return KEPT_SILENCE_MS
 
 
 @dataclass
@@ -72,6 +84,7 @@ class TurnTaker:
         self._previous: Turn | None = None        # the last turn, while it may still go on
         self._previous_end_ms = 0
         self._speculation: tuple[int, Understanding, Transcript, int] | None = None  # heard at a pause (and when)
+        self._ahead: tuple[int, PendingUnderstanding, int] | None = None  # being recognised since a silence began
         self._stream: RecognitionStream | None = None  # the answer being recognised as it is spoken
         self._streamed = 0                              # utterance samples fed to it
 
@@ -96,12 +109,12 @@ class TurnTaker:
     def forget(self) -> None:
         """A key or a time-out answered: drop the speech in progress and the chance to continue."""
         self.endpointer.reset()
-        self._stream, self._speculation, self._previous = None, None, None
+        self._stream, self._speculation, self._ahead, self._previous = None, None, None, None
 
     def drop_speech(self) -> None:
         """The speech that just started was not the caller (our own echo)."""
         self.endpointer.reset()
-        self._stream = None
+        self._stream, self._ahead = None, None
 
     def process(self, frame: np.ndarray, power: float | None, awaiting: Question | None, now_ms: int,
                 heard_ms: int) -> SpeechStart | Turn | None:
@@ -117,11 +130,15 @@ class TurnTaker:
         question = self._question
         if question is None:
             return None
+        if endpoint is Endpoint.QUIET:
+            if question.kind != "free" and self._stream is None:
+                self._ahead = (self.endpointer.voiced_frames, self.understander.begin(self._audio_so_far(), question), now_ms)
+            return None
         if endpoint is Endpoint.PAUSED:
             if question.kind == "free":
                 return None
-            understanding, transcript = self._recognize(question)
-            self._speculation = (self.endpointer.voiced_frames, understanding, transcript, now_ms)
+            understanding, transcript, began = self._recognize(question, now_ms)
+            self._speculation = (self.endpointer.voiced_frames, understanding, transcript, began)
             if self.understander.decisive(understanding, transcript, question):
                 self.endpointer.end_now()
                 return self._ended(now_ms, early=True)
@@ -134,7 +151,7 @@ class TurnTaker:
                            and now_ms - self._previous_end_ms <= self.config.continuation_max_gap_ms)
         self._question = previous.question if self._continues and previous else awaiting
         self._previous = None if not self._continues else previous
-        self._speculation = None
+        self._speculation, self._ahead = None, None
         self._streamed = 0
         self._stream = (self.understander.stream(self._question)
                         if self._question is not None and not self._continues else None)
@@ -147,13 +164,16 @@ class TurnTaker:
         if speculation is not None and speculation[0] == self.endpointer.voiced_frames:
             _, understanding, transcript, recognized_at = speculation  # nothing said since the pause
         else:
-            understanding, transcript = self._recognize(question)
-            recognized_at = now_ms
+            understanding, transcript, recognized_at = self._recognize(question, now_ms)
         turn = Turn(question, understanding, transcript, early, self._continues, self.endpointer.speech_ms,
                     self._answer_audio(), recognized_at)
         self._previous, self._previous_end_ms = turn, now_ms
         self._question, self._continues = None, False
         return turn
+
+    def _audio_so_far(self) -> np.ndarray:
+        """What a recognition of the answer so far hears: the answer, or both parts when it continues."""
+        return self._answer_audio() if self._continues else self.endpointer.utterance()
 
     def _answer_audio(self) -> np.ndarray:
         """The answer so far: this utterance, after the previous answer when it continues that."""
@@ -180,14 +200,17 @@ class TurnTaker:
             self._stream.feed(endpointer.pcm(self._streamed))
             self._streamed = endpointer.samples
 
-    def _recognize(self, question: Question) -> tuple[Understanding, Transcript]:
-        """The utterance so far, understood: the stream's last chunk and result, all of it at once,
-        or (a continued answer) the previous answer and this one joined."""
-        if self._continues:
-            return self.understander.understand(self._answer_audio(), question)
+    def _recognize(self, question: Question, now_ms: int) -> tuple[Understanding, Transcript, int]:
+        """The utterance so far, understood, and when its recognition began: the one begun when this
+        silence started (nothing said since), the stream's last chunk and result, or all of it now —
+        (a continued answer) the previous answer and this one joined."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == self.endpointer.voiced_frames:
+            return (*ahead[1].result(), ahead[2])
         stream, self._stream = self._stream, None
-        if stream is None:
-            return self.understander.understand(self.endpointer.utterance(), question)
+        if stream is None or self._continues:
+            return (*self.understander.understand(self._audio_so_far(), question), now_ms)
         stream.feed(self.endpointer.pcm(self._streamed))
         transcript = stream.result()
-        return self.understander.decide(transcript, question), transcript
+        transcript.snr_db = utterance_snr_db(self.endpointer.utterance())
+        return self.understander.decide(transcript, question), transcript, now_ms

@@ -3,7 +3,8 @@
 Speech starts when ``start_frames`` of the last ``start_window`` frames are voiced, and ends after
 ``hangover_ms`` of unvoiced frames (or at ``max_utterance_ms``). With ``pause_ms`` set, a shorter
 silence first reports ``PAUSED`` (once per silence), so a closed answer can be recognised while the
-hang-over runs and taken early when it is unambiguous (``end_now``). The utterance, with a short
+hang-over runs and taken early when it is unambiguous (``end_now``); with ``ahead_ms`` set, an
+even shorter one reports ``QUIET``, when that recognition may begin. The utterance, with a short
 pre-roll, is kept in a preallocated buffer.
 """
 
@@ -20,6 +21,9 @@ from ..audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from ..audio.spectrum import flatness, power_spectrum
 
 
+KEPT_SILENCE_MS = 200  # silence after the last voiced frame that an ended utterance keeps
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
     aggressiveness: int = 2
@@ -27,6 +31,7 @@ class EndpointConfig:
     start_window: int = 5
     hangover_ms: int = 700
     pause_ms: int = 0               # report PAUSED after this much silence (0: never)
+    ahead_ms: int = 0               # report QUIET after this much (less than ``pause_ms``): recognition may begin
     min_speech_ms: int = 120
     max_utterance_ms: int = 12000
     preroll_ms: int = 200
@@ -36,6 +41,7 @@ class EndpointConfig:
 
 class Endpoint(Enum):
     STARTED = "started"
+    QUIET = "quiet"     # silent for ``ahead_ms``: the answer may be complete, worth recognising already
     PAUSED = "paused"   # still in speech, but silent for ``pause_ms``: the answer may be complete
     ENDED = "ended"
 
@@ -126,6 +132,8 @@ class Endpointer:
             return Endpoint.ENDED
         if self.config.pause_ms and self._silent_ms == self.config.pause_ms:
             return Endpoint.PAUSED
+        if self.config.ahead_ms and self._silent_ms == self.config.ahead_ms:
+            return Endpoint.QUIET
         return None
 
     def end_now(self) -> None:
@@ -148,6 +156,6 @@ class Endpointer:
         return self._speech_ms - self._silent_ms
 
     def utterance(self) -> np.ndarray:
-        """The last utterance (pre-roll included, trailing silence trimmed) as float32."""
-        keep = max(0, self._length - max(0, self._silent_ms - 200) * SAMPLE_RATE // 1000)
+        """The last utterance (pre-roll included, trailing silence trimmed to ``KEPT_SILENCE_MS``) as float32."""
+        keep = max(0, self._length - max(0, self._silent_ms - KEPT_SILENCE_MS) * SAMPLE_RATE // 1000)
         return self._buffer[:keep].astype(np.float32) / 32768.0
