@@ -120,3 +120,18 @@ def test_a_request_heard_with_its_word_boundaries_moved_is_a_near_miss(parser, t
 @pytest.mark.parametrize("text, intent", [("No, gracias.", "no"), ("No.", "no"), ("Sí, ya quedó.", "yes")])
 def test_moving_boundaries_finds_no_request_in_a_plain_answer(parser, text, intent):
     assert parser.parse(text, "yes_no").intent == intent
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("Por favor, ya no me llamo.", "opt_out"),   # «llamen» with its ending misheard: not «no»
+    ("Ya no me llama.", "opt_out"),
+])
+def test_a_request_with_one_ending_misheard_is_a_near_miss(parser, text, intent):
+    understood = parser.parse(text, "yes_no")
+    assert (understood.intent, understood.confidence < 0.95) == (intent, True)  # read back, never taken at once
+
+
+@pytest.mark.parametrize("text, intent", [("Por favor, ya no me game.", "no"), ("No, ya quedó.", "no"),
+                                          ("Sí, me llamo Ana.", "yes")])
+def test_a_word_that_starts_otherwise_is_no_misheard_ending(parser, text, intent):
+    assert parser.parse(text, "yes_no").intent == intent

@@ -3,7 +3,8 @@
 Phrase lists live in ``prompts/es_MX/understanding.yaml``. Matching is word-by-word, fuzzy and
 phonetic, longest phrase first; opt-out outranks everything said in the same utterance. Requests are
 also found where the recogniser cut the words elsewhere («no vive esa persona» written «no vives a
-persona»: the same sounds), as near misses that are read back, never taken at once.
+persona»: the same sounds) or misheard one word's ending («ya no me llamo» for «ya no me llamen»), as
+near misses that are read back, never taken at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ QUESTION_KINDS = ("score", "yes_no", "free")
 REQUESTS = ("opt_out", "stop_recording", "human", "wrong_person", "callback_later")
 FUZZY_THRESHOLD = 0.8
 RESEGMENTED = 0.9  # a phrase heard with its word boundaries moved: below a plain match (0.95)
+ENDING_MISHEARD = 0.85  # a request of 3+ words with one word's ending misheard («ya no me llamo»)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class PhraseMatcher:
         # Phrases of several words, as one string of sounds (``resegment``: see ``_resegmented``).
         self._sounds = [("".join(phonetic(w) for w in phrase), label) for phrase, label in self._entries
                         if resegment and len(phrase) > 1]
+        self._near = resegment  # also phrases with one word's ending misheard (``_one_ending_off``)
 
     def find(self, tokens: list[str], taken: set[int] | None = None) -> list[_Match]:
         """Longest phrases first; among equally long ones, the closest match wins."""
@@ -65,6 +68,8 @@ class PhraseMatcher:
                 sims = [word_similarity(tokens[start + k], phrase[k]) for k in range(n)]
                 if min(sims) >= FUZZY_THRESHOLD:
                     candidates.append(_Match(label, start, start + n, sum(sims) / n, min(sims)))
+                elif self._near and n >= 3 and _one_ending_off(tokens[start : start + n], phrase, sims):
+                    candidates.append(_Match(label, start, start + n, ENDING_MISHEARD, ENDING_MISHEARD))
         candidates += self._resegmented(tokens)
         found: list[_Match] = []
         for m in sorted(candidates, key=lambda m: (-(m.end - m.start), -m.similarity, m.start)):
@@ -89,6 +94,17 @@ class PhraseMatcher:
                             found.append(_Match(label, start, end + 1, RESEGMENTED, RESEGMENTED))
                         break
         return found
+
+
+def _one_ending_off(heard: list[str], phrase: tuple[str, ...], sims: list[float]) -> bool:
+    """Every word said as written but one, whose sounds differ only in its last one or two (and keep
+    three): «ya no me llamo» for «ya no me llame» — short words get no fuzzy match otherwise."""
+    odd = [k for k, sim in enumerate(sims) if sim < 0.95]
+    if len(odd) != 1:
+        return False
+    got, want = phonetic(heard[odd[0]]), phonetic(phrase[odd[0]])
+    common = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    return common >= max(3, len(want) - 2) and abs(len(got) - len(want)) <= 2
 
 
 class IntentParser:
