@@ -135,3 +135,9 @@ def test_a_request_with_one_ending_misheard_is_a_near_miss(parser, text, intent)
                                           ("Sí, me llamo Ana.", "yes")])
 def test_a_word_that_starts_otherwise_is_no_misheard_ending(parser, text, intent):
     assert parser.parse(text, "yes_no").intent == intent
+
+
+@pytest.mark.parametrize("text", ["Cáceme de su lista.", "Sáquenme de la lista, por favor."])
+def test_asking_to_be_taken_off_the_list_is_an_opt_out_whatever_the_verb(parser, text):
+    # Whisper garbles the verb («quíteme», «bórrenme», «sáqueme»); «de su lista» says it plainly.
+    assert parser.parse(text, "score").intent == "opt_out"
