@@ -116,8 +116,15 @@ def _request(method: str, uri: str, via_branch: str, local: tuple[str, int], lin
     return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
 
 
-def _responses(sock: socket.socket, deadline: float) -> Iterator[tuple[int, str, float]]:
-    """(status, message, arrival) of each SIP response until ``deadline``."""
+def offer_sdp(media_port: int, host: str = "127.0.0.1") -> str:
+    """A caller's SDP offer: PCMU and telephone-event on ``media_port`` (also used by the tests' raw peers)."""
+    return (f"v=0\r\no=peer 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+            f"m=audio {media_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+
+
+def sip_responses(sock: socket.socket, deadline: float) -> Iterator[tuple[int, bytes, float]]:
+    """(status, message, arrival) of each SIP response arriving on ``sock`` until ``deadline``
+    (also used by the tests' raw peers)."""
     while time.monotonic() < deadline:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
@@ -127,7 +134,7 @@ def _responses(sock: socket.socket, deadline: float) -> Iterator[tuple[int, str,
         arrived = time.monotonic()
         match = re.match(rb"SIP/2\.0 (\d{3}) ", data)
         if match:
-            yield int(match.group(1)), data.decode(errors="replace"), arrived
+            yield int(match.group(1)), data, arrived
 
 
 def _first_sound(rtp: socket.socket, deadline: float) -> float | None:
@@ -159,18 +166,16 @@ def call_in(server: Serve, name: str, phone: str, index: int) -> InboundTiming:
         call_id, tag = f"bench-inbound-{index}-{time.time_ns()}", f"b{index}"
         dialog = [f"From: <sip:{phone}@127.0.0.1:{local[1]}>;tag={tag}", f"To: <{uri}>", f"Call-ID: {call_id}",
                   f"Contact: <sip:{phone}@127.0.0.1:{local[1]}>"]
-        offer = (f"v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                 f"m=audio {rtp.getsockname()[1]} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-                 f"a=rtpmap:101 telephone-event/8000\r\n")
+        offer = offer_sdp(rtp.getsockname()[1])
         sent = time.monotonic()
         sip.sendto(_request("INVITE", uri, f"inv{index}", local, dialog, 1, offer, "application/sdp"), target)
         answered = ok = None
-        for status, message, arrived in _responses(sip, sent + 15):
+        for status, message, arrived in sip_responses(sip, sent + 15):
             if status == 200:
-                answered, ok = arrived, message
+                answered, ok = arrived, message.decode(errors="replace")
                 break
             if status >= 300:
-                raise RuntimeError(f"call refused: {message.splitlines()[0]}")
+                raise RuntimeError(f"call refused: {message.decode(errors='replace').splitlines()[0]}")
         if ok is None:
             raise RuntimeError(f"no 200 OK within 15 s:\n{server.log()[-2000:]}")
         contact = re.search(r"<([^>]+)>", _header(ok, "Contact")).group(1)
@@ -178,7 +183,7 @@ def call_in(server: Serve, name: str, phone: str, index: int) -> InboundTiming:
         sip.sendto(_request("ACK", contact, f"ack{index}", local, in_dialog, 1), target)
         sound = _first_sound(rtp, answered + 15)
         sip.sendto(_request("BYE", contact, f"bye{index}", local, in_dialog, 2), target)
-        for status, _, _ in _responses(sip, time.monotonic() + 5):
+        for status, _, _ in sip_responses(sip, time.monotonic() + 5):
             if status == 200:
                 break
     if sound is None:

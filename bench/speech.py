@@ -17,7 +17,8 @@ from encuestador.dialogue.survey import CustomerContext
 from encuestador.listen.asr import Hints
 from encuestador.speak.tts import EspeakSynthesizer
 
-from .answer_sets import kokoro_model_dir
+from .answer_sets import Clip as Answer
+from .answer_sets import ClipAudio, kokoro_model_dir
 
 # Answers to closed questions through a phone line at 20 dB, spoken by the Kokoro voices when the model
 # is installed (voices that sound like callers; espeak-ng's, which Whisper mishears even clean, would
@@ -51,9 +52,6 @@ def _line(clean: np.ndarray, question: str, seed: int, phone: bool = True) -> Cl
 
 def answers(quick: bool) -> list[Clip]:
     """``CLOSED`` spoken by two voices (``quick``) or all of them; Kokoro's from the evaluation's cache."""
-    from .answer_sets import Clip as Answer
-    from .answer_sets import ClipAudio
-
     kokoro = kokoro_model_dir()
     if kokoro is None:
         voices = VOICES[:2] if quick else VOICES
@@ -286,9 +284,9 @@ def max_concurrent_calls(runtime, clips: list[tuple[str, np.ndarray]], quick: bo
                 question, audio, _ = clips[rng.randrange(len(clips))]
                 asked = runtime.script.questions[question]
                 start = time.perf_counter()
-                understood, transcript = runtime.understander.understand(audio, asked)
+                understood, _ = runtime.understander.understand(audio, asked)
                 took = (time.perf_counter() - start) * 1000
-                early = endpoint.pause_ms and runtime.understander.decisive(understood, transcript, asked)
+                early = endpoint.pause_ms and runtime.understander.decisive(understood, asked)
                 with lock:
                     latencies.append(max(pause if early else hangover, began + took))
 

@@ -185,7 +185,7 @@ def evaluate_clip(runtime, audio_source: ClipAudio, clip, condition: str) -> dic
         start = time.perf_counter()
         u, transcript = runtime.understander.understand(span, question)
         latency = (time.perf_counter() - start) * 1000
-        at_pause = bool(runtime.understander.decisive(u, transcript, question))
+        at_pause = bool(runtime.understander.decisive(u, question))
     result = outcome(clip, u, question.kind)
     act = action(u, question.kind)
     got = _label(u)

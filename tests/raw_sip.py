@@ -9,10 +9,9 @@ import struct
 import time
 from dataclasses import dataclass
 
+from bench.inbound_call import offer_sdp, sip_responses
 
-def sdp(media_port: int, host: str = "127.0.0.1") -> str:
-    return (f"v=0\r\no=peer 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
-            f"m=audio {media_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+sdp = offer_sdp  # the offer every raw peer here makes
 
 
 def invite(server_port: int, local: tuple[str, int], call_id: str, body: str, content_length: int | None = None,
@@ -28,23 +27,11 @@ def invite(server_port: int, local: tuple[str, int], call_id: str, body: str, co
             f"Content-Type: application/sdp\r\nContent-Length: {length}\r\n\r\n{body}").encode()
 
 
-def status_of(response: bytes) -> int | None:
-    match = re.match(rb"SIP/2\.0 (\d{3}) ", response)
-    return int(match.group(1)) if match else None
-
-
 def final_status(sock: socket.socket, timeout: float = 5.0) -> tuple[int | None, bytes]:
     """The first final (≥ 200) response arriving on ``sock`` within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            data = sock.recv(65535)
-        except socket.timeout:
-            break
-        status = status_of(data)
-        if status is not None and status >= 200:
-            return status, data
+    for status, message, _ in sip_responses(sock, time.monotonic() + timeout):
+        if status >= 200:
+            return status, message
     return None, b""
 
 

@@ -139,7 +139,7 @@ class TurnTaker:
                 return None
             understanding, transcript, began = self._recognize(question, now_ms)
             self._speculation = (self.endpointer.voiced_frames, understanding, transcript, began)
-            if self.understander.decisive(understanding, transcript, question):
+            if self.understander.decisive(understanding, question):
                 self.endpointer.end_now()
                 return self._ended(now_ms, early=True)
             return None

@@ -217,7 +217,7 @@ class Understander:
             return understood if label == "repeat" else replace(understood, confirm=True)
         return Understanding("unknown", {"best": label}, posterior, text)
 
-    def decisive(self, understood: Understanding, transcript: Transcript, question: Question) -> bool:
+    def decisive(self, understood: Understanding, question: Question) -> bool:
         """Whether an answer heard at a pause can be taken without waiting for the hang-over: a closed
         question's, and accepted (not read back). If the caller goes on anyway, the turn-taker joins
         what follows to it and the answer is decided again (the whole-call evaluation stores the same
