@@ -21,8 +21,7 @@ def score_q():
 
 
 def transcript(text, scores, text_score=-5.0):
-    best = max(scores.values()) if scores else None
-    return Transcript(text, 0.5, "test", 10, dict(scores), text_score, best)
+    return Transcript(text, 0.5, "test", 10, dict(scores), text_score, dict(scores))
 
 
 def test_the_hints_list_the_question_candidates_and_requests(understander, score_q):
@@ -95,7 +94,7 @@ class TwoListens:
     name = "two-listens"
 
     def __init__(self, first: Transcript, plain_text: str) -> None:
-        self.first, self.plain = first, Transcript(plain_text, 0.8, "test", 10, {}, -4.0, None)
+        self.first, self.plain = first, Transcript(plain_text, 0.8, "test", 10, {}, -4.0)
         self.listens = 0
 
     def recognize(self, audio, hints):
@@ -212,3 +211,70 @@ def test_the_noise_level_of_an_answer_is_measured_on_its_audio():
         _, heard = Understander(recognizer, script).understand((speech + noise).astype(np.float32),
                                                                script.questions["score"])
         assert abs(heard.snr_db - snr_db) < 2.5, (snr_db, heard.snr_db)
+
+
+class Comparing(TwoListens):
+    """``TwoListens`` that also compares whole sentences: those in ``sentences`` score as given, the
+    rest far worse; it records what it was asked to compare."""
+
+    def __init__(self, first: Transcript, sentences: dict[str, float], plain_text: str) -> None:
+        super().__init__(first, plain_text)
+        self.sentences, self.compared = sentences, []
+
+    def compare(self, audio, sentences):
+        self.compared.append(sentences)
+        return {s: self.sentences.get(s, -30.0) for s in sentences}
+
+
+def compare_after(first, sentences, question_id="score", snr_db=None, plain_text=None):
+    script = SurveyScript.load()
+    recognizer = Comparing(first, sentences, first.text if plain_text is None else plain_text)
+    audio = np.zeros(8000, np.float32)
+    if snr_db is not None:  # a tone in noise at about this signal-to-noise ratio
+        tone = np.concatenate([np.zeros(3200), 0.3 * np.sin(np.arange(8000) * 0.2), np.zeros(3200)])
+        noise = np.random.default_rng(1).standard_normal(tone.size) * np.sqrt(0.045 / 10 ** (snr_db / 10))
+        audio = (tone + noise).astype(np.float32)
+    u, _ = Understander(recognizer, script).understand(audio, script.questions[question_id])
+    return u, recognizer.compared
+
+
+# The short candidates fit «yo diría que tres» badly: their shares say little, so it is read back.
+SAYS_MORE = transcript("Yo diría que tres.", {"Cuatro.": -10.0, "Tres.": -10.3, "Seis.": -10.1, "Dos.": -11.0},
+                       text_score=-4.0)
+
+
+def test_an_answer_among_other_words_is_taken_when_the_audio_says_it_against_every_other_number():
+    u, compared = compare_after(SAYS_MORE, {"Yo diría que tres.": -5.0, "Yo diría que 3.": -5.5,
+                                            "Yo diría que cuatro.": -9.0, "Yo diría que seis.": -9.5})
+    assert (u.intent, u.score, u.confirm) == ("score", 3, False) and u.confidence > 0.9
+    assert "Yo diría que ocho." in compared[0] and "Yo diría que tres." in compared[0]
+
+
+@pytest.mark.parametrize("sentences", [
+    {"Yo diría que tres.": -5.0, "Yo diría que seis.": -5.5},   # «seis» nearly as likely: out of the scale
+    {"Yo diría que tres.": -11.0, "Yo diría que 4.": -14.0},    # «Cuatro.» alone fits the audio better
+])
+def test_an_answer_among_other_words_stays_a_read_back_when_the_audio_is_not_clear(sentences):
+    u, compared = compare_after(SAYS_MORE, sentences)
+    assert (u.score, u.confirm) == (3, True) and compared
+
+
+def test_on_a_noisy_line_an_answer_among_other_words_needs_all_but_certainty():
+    sentences = {"Yo diría que tres.": -5.0, "Yo diría que cuatro.": -5.0 - np.log(49)}  # 0.98
+    assert not compare_after(SAYS_MORE, sentences, snr_db=30.0)[0].confirm
+    assert compare_after(SAYS_MORE, sentences, snr_db=9.0)[0].confirm
+
+
+def test_no_comparison_for_a_score_taken_anyway():
+    clear = transcript("Le doy un cuatro.", {"Le doy un cuatro.": -1.0, "Tres.": -9.0})
+    u, compared = compare_after(clear, {})
+    assert (u.score, u.confirm, compared) == (4, False, [])
+
+
+def test_speech_written_as_no_word_is_left_to_the_candidates_and_a_second_listen(understander, score_q):
+    # Whisper sometimes writes only «¡» for a spoken answer: that is not silence.
+    u = understander.decide(transcript("¡", {"Cuatro.": -1.0, "Tres.": -9.0}), score_q)
+    assert (u.intent, u.score, u.confirm) == ("score", 4, True)
+    u, _, listens = listen_twice(transcript("¡", {"Cuatro.": -1.0, "Tres.": -9.0}), "Cuatro.")
+    assert (u.score, u.confirm, listens) == (4, False, 2)
+    assert understander.decide(transcript("¡", {"Cuatro.": -3.0, "Tres.": -3.2}), score_q).intent == "unknown"

@@ -249,6 +249,32 @@ def test_an_opt_out_heard_unsurely_is_read_back_and_a_no_keeps_the_call_going(sc
     assert d2.result.opt_out and d2.result.outcome == "opt_out" and isinstance(ev[-1], Hangup)
 
 
+def test_a_request_the_audio_suggests_at_two_misses_in_a_row_is_read_back(script):
+    # «Ya no me llamen» heard as «diez, ocho, nueve, diez» then as nonsense, the candidates best
+    # liking the opt-out both times: the second miss reads the opt-out back.
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    heard = Understanding("unknown", {"out_of_range": True, "best": "opt_out"}, 0.5, "diez, ocho, nueve, diez")
+    assert [e.prompt for e in d.on_understanding(heard, 2)] == ["no_match", "score.keypad"]
+    ev = d.on_understanding(Understanding("unknown", {"best": "opt_out"}, 0.7, "Tienos, me llaman."), 3)
+    assert "no desea que le volvamos a llamar" in ev[-1].text and not d.result.opt_out
+    d.on_understanding(yes(), 4)
+    assert d.result.opt_out and d.finished
+
+
+def test_misses_suggesting_different_things_are_asked_again(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    for i, best in enumerate(("opt_out", "human"), 2):
+        ev = d.on_understanding(Understanding("unknown", {"best": best}, 0.5, "…"), i)
+        assert d.confirming is None and ev[0].prompt == "no_match", best
+    d2, _ = new(script)
+    d2.on_understanding(yes(), 1)
+    for i in (2, 3):  # an answer the audio suggests twice is not a request: asked again (then the keypad)
+        d2.on_understanding(Understanding("unknown", {"best": "score:4"}, 0.5, "…"), i)
+    assert d2.confirming is None
+
+
 def test_a_clear_opt_out_is_honoured_at_once(script):
     d, _ = new(script)
     ev = d.on_understanding(Understanding("opt_out", {}, 1.0, "no me vuelvan a llamar"), 1)

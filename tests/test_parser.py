@@ -141,3 +141,21 @@ def test_a_word_that_starts_otherwise_is_no_misheard_ending(parser, text, intent
 def test_asking_to_be_taken_off_the_list_is_an_opt_out_whatever_the_verb(parser, text):
     # Whisper garbles the verb («quíteme», «bórrenme», «sáqueme»); «de su lista» says it plainly.
     assert parser.parse(text, "score").intent == "opt_out"
+
+
+def test_an_answer_among_other_words_is_said_otherwise_for_the_recogniser_to_compare(parser):
+    said = parser.score_alternatives("Yo diría que tres.")
+    assert {"Yo diría que cuatro.", "Yo diría que 3.", "Yo diría que ocho.", "Yo diría que 10."} <= set(said)
+    assert "Yo diría que tres." not in said and len(said) == 21  # cero–diez, as words and digits
+    # Only the answer changes: «del uno al cinco» names the scale.
+    assert "Del uno al cinco, un cuatro." in parser.score_alternatives("Del uno al cinco, un tres.")
+
+
+@pytest.mark.parametrize("text", [
+    "Tres.", "4",               # nothing but the score: the candidates compare it
+    "más o menos",              # said in words of the scale, not as a number
+    "entre tres y cuatro", "Claro que sí.",
+    "Sí quedó resuelto.",       # no yes / no: «No safe.» (for «no sé») would win against «Sí safe.»
+])
+def test_an_answer_not_a_score_said_as_one_number_beside_other_words_has_no_alternatives(parser, text):
+    assert parser.score_alternatives(text) == []

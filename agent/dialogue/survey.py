@@ -116,6 +116,7 @@ class SurveyDialogue:
         self.finished = False
         self._retries = 0
         self._repeats = 0
+        self._missed_request: str | None = None  # the request the audio suggested at the last miss
 
     # -- helpers -------------------------------------------------------------------------------
     def _say(self, now_ms: int, prompt_id: str, text: str | None = None, interruptible: bool = True) -> Say:
@@ -129,7 +130,7 @@ class SurveyDialogue:
 
     def _ask(self, qid: str, now_ms: int) -> list[Event]:
         q = self.script.questions[qid]
-        self.awaiting, self._retries, self._repeats = q, 0, 0
+        self.awaiting, self._retries, self._repeats, self._missed_request = q, 0, 0, None
         return [self._question_prompt(q, now_ms)]
 
     def _go(self, target: str, now_ms: int) -> list[Event]:
@@ -328,6 +329,17 @@ class SurveyDialogue:
                 value, label = u.intent == "yes", u.intent
             events: list[Event] = [self._record(now_ms, q.id, value, u.text, via)]
             return events + self._go(q.next_after(label), now_ms)
+        return self._missed(q, u, now_ms, via)
+
+    def _missed(self, q: Question, u: Understanding, now_ms: int, via: str) -> list[Event]:
+        """An answer not understood: asked again. When the audio suggested the same request
+        (``slots["best"]``: opt-out, a person, …) at two misses in a row, that request is read back
+        instead: a caller who says «ya no me llamen» each time is not asked for a score for ever."""
+        suggested = u.slots.get("best") if u.intent == "unknown" and via == "voice" else None
+        again = suggested in REQUESTS and suggested == self._missed_request
+        self._missed_request = None if again else suggested
+        if again and self.script.confirm is not None:
+            return self._confirm(q, Understanding(suggested, {}, u.confidence, u.text, confirm=True), now_ms)
         return self._retry(now_ms, no_match=u.intent != "silence")
 
     def on_key(self, digit: str, now_ms: int) -> list[Event]:

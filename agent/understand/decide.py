@@ -47,6 +47,10 @@ class DecisionPolicy:
     # measure (17 dB and up) and its 10 dB lines (13 dB and below); a quiet phone line is 30 dB or more.
     noisy_snr_db: float = 14.0
     noisy_accept_posterior: float = 0.99
+    # A score said among other words («yo diría que tres») is set against the same words with the
+    # score said otherwise («… que cuatro», «… que ocho»): taken when the audio says it with this
+    # share (see ``Understander._contrasted``).
+    contrast_posterior: float = 0.9
 
 
 def _label_to_understanding(label: str, text: str, confidence: float) -> Understanding:
@@ -110,8 +114,34 @@ class Understander:
         understood = self.decide(transcript, question)
         if self._worth_a_second_listen(understood, transcript, question):
             plain = self.recognizer.recognize(audio, self._plain_hints[question.id])
-            return self.reconsider(understood, transcript, plain, question)
-        return understood, transcript
+            understood, transcript = self.reconsider(understood, transcript, plain, question)
+        return self._contrasted(audio, understood, transcript, question), transcript
+
+    def _contrasted(self, audio: np.ndarray, understood: Understanding, transcript: Transcript,
+                    question: Question) -> Understanding:
+        """A score read back because it was said among other words («yo diría que tres», «le pongo
+        tres»): the short candidates fit such audio badly, so their shares say little. The transcript
+        is scored against itself with the score said otherwise (``IntentParser.score_alternatives``: every
+        number from cero to diez, out-of-scale ones for none) and taken when its share is
+        ``contrast_posterior`` and its sentence fits the audio at least as well as every candidate
+        that says something else (words the recogniser invented would not)."""
+        compare = getattr(self.recognizer, "compare", None)
+        if compare is None or not understood.confirm or understood.intent != "score" or not transcript.raw_phrase_scores:
+            return understood
+        said = _label_of(understood)
+        variants = {t: _label_of(self.parser.parse(t, "score")) for t in self.parser.score_alternatives(understood.text)}
+        if not variants:
+            return understood
+        variants[understood.text] = said
+        scores = compare(audio, tuple(variants))
+        own = [v for t, v in scores.items() if variants[t] == said]
+        posterior = float(np.exp(np.logaddexp.reduce(own) - np.logaddexp.reduce(list(scores.values()))))
+        labels = self._labels[question.id]
+        rivals = [v for p, v in transcript.raw_phrase_scores.items() if labels.get(p) != said]
+        if (posterior >= self.policy.contrast_posterior and max(own) >= max(rivals, default=-np.inf)
+                and self._sure(transcript, posterior)):
+            return replace(understood, confirm=False, confidence=posterior)
+        return understood
 
     def _worth_a_second_listen(self, understood: Understanding, transcript: Transcript, question: Question) -> bool:
         """A closed answer heard with the question's words as the recogniser's context, and not
@@ -181,11 +211,13 @@ class Understander:
         if parsed.intent in REQUESTS:
             # Said in the transcript: at once when plainly, read back when only nearly.
             return replace(parsed, confirm=not plain)
-        if parsed.intent == "silence" or question.kind == "free":
+        if question.kind == "free" or (parsed.intent == "silence" and not transcript.phrase_scores):
             return parsed
         if not transcript.phrase_scores:  # a recogniser without candidate scores: the text alone
             return replace(parsed, confirm=parsed.intent not in _NOT_AN_ANSWER
                            and (not plain or self._noisy(transcript)))
+        if parsed.intent == "silence":  # speech with no word written («¡»): the candidates may have heard one
+            parsed = Understanding("unknown", {}, 0.0, text)
         label, posterior, fits, shares = self._candidates(transcript, question)
         spelled = self._phrase_labels[question.id].get(tuple(tokenize(text)))
         if parsed.intent == "unknown" and not parsed.slots and spelled is not None:

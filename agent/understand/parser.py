@@ -9,11 +9,12 @@ near misses that are read back, never taken at once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..prompts_data import load_yaml
-from .text import phonetic, tokenize, word_similarity
+from .text import phonetic, strip_accents, tokenize, word_similarity
 
 INTENTS = ("score", "yes", "no", "opt_out", "stop_recording", "human", "repeat", "callback_later", "wrong_person",
            "unknown", "silence")
@@ -23,6 +24,7 @@ REQUESTS = ("opt_out", "stop_recording", "human", "wrong_person", "callback_late
 FUZZY_THRESHOLD = 0.8
 RESEGMENTED = 0.9  # a phrase heard with its word boundaries moved: below a plain match (0.95)
 ENDING_MISHEARD = 0.85  # a request of 3+ words with one word's ending misheard («ya no me llamo»)
+_WORDS = re.compile(r"\d+|[^\W\d_]+")  # the words of a text as ``tokenize`` cuts them, accents kept
 
 
 @dataclass
@@ -121,6 +123,8 @@ class IntentParser:
         self._scale_mentions = PhraseMatcher({"scale": data["scale_mentions"]})
         self._polarity = PhraseMatcher({"unsure": data["unsure"], "yes": data["affirmative"], "no": data["negative"]})
         self._day_parts = PhraseMatcher(data["day_parts"])
+        self._score_words = {int(k): v[0] for k, v in data["numbers"].items()}
+        self._score_words.update({value: word for value, word in zip((0, 6, 7, 8, 9, 10), data["out_of_range"])})
 
     def _strip_fillers(self, tokens: list[str]) -> list[str]:
         out = []
@@ -159,13 +163,17 @@ class IntentParser:
             return Understanding("repeat", {}, repeat[0].similarity, text)
         return Understanding("unknown", {}, 0.0, text)
 
-    def _parse_score(self, tokens: list[str], text: str) -> Understanding | None:
+    def _scale_named(self, tokens: list[str]) -> set[int]:
+        """Positions of words that name the scale, not a score: «del uno al cinco», «cinco de cinco»."""
         taken: set[int] = set()
-        self._scale_mentions.find(tokens, taken)  # marks "del uno al cinco": not a score
-        # "cinco de cinco": the "de cinco" names the scale.
+        self._scale_mentions.find(tokens, taken)
         for i in range(1, len(tokens) - 1):
             if tokens[i] == "de" and i + 1 not in taken and word_similarity(tokens[i + 1], "cinco") >= 0.95:
                 taken.update({i, i + 1})
+        return taken
+
+    def _parse_score(self, tokens: list[str], text: str) -> Understanding | None:
+        taken = self._scale_named(tokens)
         verbal = self._verbal.find(tokens, set(taken))
         numbers = self._numbers.find(tokens, set(taken) | {i for m in verbal for i in range(m.start, m.end)})
         # "un"/"una" alone is an article ("un cinco"), a score only when nothing else is said.
@@ -203,6 +211,36 @@ class IntentParser:
         if label == "yes" and last.start > 0 and tokens[last.start - 1] == "no":
             label = "no"  # "no quedó resuelto", "no, no se resolvió"
         return Understanding(label, {"answer": label == "yes"}, last.similarity, text)
+
+    def score_alternatives(self, text: str) -> list[str]:
+        """``text`` with its score said otherwise and every other word kept: each number from cero to
+        diez, as a word and as digits («yo diría que tres» → «yo diría que 3», «… que cuatro», «… que
+        8»…). Empty when the score is not one number beside other words (a bare «tres» has nothing to
+        keep: the question's own candidates compare it already).
+
+        Yes / no have none: «No safe.» for «no sé», set against «Sí safe.», won (three answers stored
+        wrong on the evaluation's dev voices)."""
+        words = list(_WORDS.finditer(text))
+        tokens = tokenize(text)
+        understood = self.parse(text, "score")
+        if understood.intent != "score" or [strip_accents(w.group().lower()) for w in words] != tokens:
+            return []
+        spots = [m.start for m in self._numbers.find(tokens, self._scale_named(tokens))
+                 if m.label == understood.score and m.end - m.start == 1]
+        if not spots or len(tokens) <= len(spots):
+            return []
+        out = []
+        for value, word in sorted(self._score_words.items()):
+            for form in (word, str(value)):
+                pieces, last = [], 0
+                for i in spots:
+                    original = words[i].group()
+                    pieces += [text[last : words[i].start()], form.capitalize() if original[0].isupper() else form]
+                    last = words[i].end()
+                variant = "".join(pieces) + text[last:]
+                if variant != text:
+                    out.append(variant)
+        return out
 
     def callback_slots(self, text: str) -> dict[str, Any]:
         """When the caller wants to be called back ("en la tarde", "después de las cinco", "mañana")."""
