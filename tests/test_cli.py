@@ -23,7 +23,7 @@ def test_simulate_stores_score_four_not_resolved(wavs, whisper_dir, tmp_path):
     out, db = tmp_path / "call", tmp_path / "calls.db"
     proc = encuestador("simulate", "--customer", "Ana López", "--company", "Telecom del Norte",
                        "--customer-id", "C-1", "--phone", "+525512345678",
-                       "--caller-audio", wavs["si"], wavs["cuatro"], wavs["no_sigue_igual"],
+                       "--caller-audio", wavs["ks_si"], wavs["k_cuatro"], wavs["ks_no_sigue_igual"],
                        "--out", out, "--db", db, "--whisper-model", whisper_dir, "--tts", "espeak")
     assert "Buenos días, Ana López" in proc.stdout and "Cliente:" in proc.stdout
     result = json.loads((out / "result.json").read_text())

@@ -155,7 +155,7 @@ def test_recording_of_a_simulated_call_is_encrypted_and_exported_sample_for_samp
     store.start_call("sim-1", "C-1", "+525512345678", direction="simulated")
     sink = StoreSink(store, "sim-1", "+525512345678")
     customer = CustomerContext(company="Telecom del Norte", name="Ana López", customer_id="C-1")
-    call = run_call(runtime, customer, [load_wav(wavs[k]) for k in ("si", "cuatro", "no_sigue_igual")],
+    call = run_call(runtime, customer, [load_wav(wavs[k]) for k in ("ks_si", "k_cuatro", "ks_no_sigue_igual")],
                     sinks=[sink], call_id="sim-1")
     out = tmp_path / "llamada"
     write_outputs(call, customer, out, store.keyring)
