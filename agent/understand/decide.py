@@ -129,6 +129,8 @@ class Understander:
         if compare is None or not understood.confirm or understood.intent != "score" or not transcript.raw_phrase_scores:
             return understood
         said = _label_of(understood)
+        # Each variant counts for what the parser reads in it, not for the number put in: «San5.»
+        # becomes «Sanuno.» (no score) and «… dar de uno» becomes «… dar de cinco» (the scale named).
         variants = {t: _label_of(self.parser.parse(t, "score")) for t in self.parser.score_alternatives(understood.text)}
         if not variants:
             return understood
