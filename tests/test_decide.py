@@ -200,16 +200,20 @@ def test_on_a_noisy_line_an_answer_is_read_back_unless_the_candidates_all_but_ag
     assert (u.intent, u.confirm) == ("opt_out", False)
 
 
+def tone_in_noise(snr_db, rng):
+    """Half a second of tone between silences, in white noise at about ``snr_db`` (16 kHz float)."""
+    tone = np.concatenate([np.zeros(3200), 0.3 * np.sin(np.arange(8000) * 0.2), np.zeros(3200)])
+    noise = rng.standard_normal(tone.size) * np.sqrt(0.045 / 10 ** (snr_db / 10))
+    return (tone + noise).astype(np.float32)
+
+
 def test_the_noise_level_of_an_answer_is_measured_on_its_audio():
     # A recognised answer carries the signal-to-noise ratio of the audio it was heard in.
     script = SurveyScript.load()
     rng = np.random.default_rng(1)
-    speech = np.concatenate([np.zeros(3200), 0.3 * np.sin(np.arange(8000) * 0.2), np.zeros(3200)])
     for snr_db in (10.0, 20.0):
-        noise = rng.standard_normal(speech.size) * np.sqrt(0.045 / 10 ** (snr_db / 10))
         recognizer = TwoListens(transcript("Cuatro.", {"Cuatro.": -1.0, "Tres.": -9.0}), "cuatro")
-        _, heard = Understander(recognizer, script).understand((speech + noise).astype(np.float32),
-                                                               script.questions["score"])
+        _, heard = Understander(recognizer, script).understand(tone_in_noise(snr_db, rng), script.questions["score"])
         assert abs(heard.snr_db - snr_db) < 2.5, (snr_db, heard.snr_db)
 
 
@@ -229,11 +233,7 @@ class Comparing(TwoListens):
 def compare_after(first, sentences, question_id="score", snr_db=None, plain_text=None):
     script = SurveyScript.load()
     recognizer = Comparing(first, sentences, first.text if plain_text is None else plain_text)
-    audio = np.zeros(8000, np.float32)
-    if snr_db is not None:  # a tone in noise at about this signal-to-noise ratio
-        tone = np.concatenate([np.zeros(3200), 0.3 * np.sin(np.arange(8000) * 0.2), np.zeros(3200)])
-        noise = np.random.default_rng(1).standard_normal(tone.size) * np.sqrt(0.045 / 10 ** (snr_db / 10))
-        audio = (tone + noise).astype(np.float32)
+    audio = np.zeros(8000, np.float32) if snr_db is None else tone_in_noise(snr_db, np.random.default_rng(1))
     u, _ = Understander(recognizer, script).understand(audio, script.questions[question_id])
     return u, recognizer.compared
 
