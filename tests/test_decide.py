@@ -68,6 +68,20 @@ def test_a_request_from_the_audio_alone_is_read_back(understander, score_q):
     assert garbled.intent == "opt_out" and garbled.confirm
 
 
+def test_a_request_the_candidates_are_sure_of_is_read_back_over_an_answer_the_transcript_says(understander, score_q):
+    resolved = SurveyScript.load().questions["resolved"]
+    sure = understander.decide(transcript("Ya no me ando en jamando.", {"No me vuelvan a llamar.": 0.0, "No.": -8.0}), resolved)
+    assert (sure.intent, sure.confirm) == ("opt_out", True)  # the parser reads «no»: read the opt-out back
+    fair = understander.decide(transcript("No, puedo.", {"Llámeme más tarde.": 0.0, "No.": -3.0}), resolved)
+    assert fair.intent == "unknown"  # 0.95: asked again
+
+
+def test_a_request_only_the_plain_transcript_names_is_read_back():
+    resolved = "resolved"
+    u, _, listens = listen_twice(transcript("¡Mmbla!", {"Sí.": -3.0, "No.": -3.0}), "No quiero que me llaman más.", resolved)
+    assert (u.intent, u.confirm, listens) == ("opt_out", True, 2)
+
+
 def test_opt_out_in_the_transcript_outranks_everything(understander, score_q):
     u = understander.decide(transcript("cinco, pero ya no me llamen", {"Cinco.": -1.0}), score_q)
     assert u.intent == "opt_out" and not u.confirm  # said plainly: honoured at once
@@ -122,11 +136,20 @@ def test_a_garbled_answer_is_heard_again_without_the_context():
 
 
 def test_an_answer_the_first_listen_ruled_out_is_at_most_read_back():
-    # «ocho» is out of the scale, «cuatro, tres» two scores: a second transcript saying «tres»
-    # does not store a score at once.
-    for first in ("Ocho.", "cuatro, tres"):
-        u, _, _ = listen_twice(transcript(first, {"Tres.": -1.0, "Ocho.": -4.0}), "Tres.")
-        assert (u.intent, u.score, u.confirm) == ("score", 3, True), first
+    # «ocho» is out of the scale: a second transcript saying «tres» does not store a score at once;
+    # nor does one saying a score the first did not name, or one the candidates are not sure of.
+    sure, unsure = {"Tres.": -1.0, "Ocho.": -4.0}, {"Tres.": -1.0, "Cuatro.": -2.0}
+    for first, scores in (("Ocho.", sure), ("un diez", sure), ("cuatro, tres", unsure), ("cuatro, seis", sure)):
+        u, _, _ = listen_twice(transcript(first, scores), "Tres.")
+        assert u.intent == "unknown" or (u.intent, u.score, u.confirm) == ("score", 3, True), first
+
+
+def test_a_recited_list_is_settled_by_the_plain_transcript_and_sure_candidates():
+    # The digit context made Whisper recite («dos, tres», «cero, ocho, tres»); without it the
+    # answer is written whole, and the candidates are all but sure of the same number: taken.
+    for first in ("dos, tres", "cero, ocho, tres."):
+        u, _, _ = listen_twice(transcript(first, {"Tres.": -1.0, "Ocho.": -4.0}), "le doy tres le doy 3 le do")
+        assert (u.intent, u.score, u.confirm) == ("score", 3, False), first
 
 
 def test_a_read_back_both_transcripts_and_the_candidates_agree_on_is_taken():

@@ -33,6 +33,12 @@ def test_ambiguous_or_out_of_range_scores_ask_again(parser, text):
     assert parser.parse(text, "score").intent == "unknown"
 
 
+def test_scores_named_beside_an_out_of_scale_number_are_kept(parser):
+    # «cero, ocho, tres»: the recogniser reciting its digit context; the decision may listen again.
+    assert parser.parse("cero, ocho, tres.", "score").slots == {"out_of_range": True, "named": [3]}
+    assert parser.parse("ocho", "score").slots == {"out_of_range": True}
+
+
 YES_NO = [
     ("sí", "yes"), ("si", "yes"), ("sí, claro", "yes"), ("ándale", "yes"), ("órale", "yes"), ("sale", "yes"),
     ("simón", "yes"), ("sí, dígame", "yes"), ("claro que sí", "yes"), ("cómo no", "yes"),

@@ -51,6 +51,11 @@ class DecisionPolicy:
     # score said otherwise («… que cuatro», «… que ocho»): taken when the audio says it with this
     # share (see ``Understander._contrasted``).
     contrast_posterior: float = 0.9
+    # A request the candidates are this sure of is read back even when the transcript says an answer
+    # («Ya no me ando en jamando.» is a «no» to the parser; the candidates hear the opt-out). With the
+    # read-back of a request only the plain transcript names (``reconsider``), 25 of the evaluation's
+    # 1,905 clips asked again before are read back right (9 opt-outs, 9 wrong numbers), 3 read back wrong.
+    request_over_answer_posterior: float = 0.99
 
 
 def _label_to_understanding(label: str, text: str, confidence: float) -> Understanding:
@@ -177,6 +182,10 @@ class Understander:
           ``short_words`` words (a request said plainly, whatever its length) — only read
           back when the first transcript ruled the answer out (an out-of-scale number, «no sé»,
           two scores);
+        - a score the first transcript named among other numbers (the digit context recited: «dos,
+          tres») is taken from the plain one when the candidates are all but sure of it (``_recited``);
+        - a request only the plain transcript names, even nearly («No quiero que me llaman más.»),
+          is read back;
         - an answer read back is taken when both transcripts say it in a few words and the
           candidates agree (``second_listen_posterior``, ``short_words``).
 
@@ -194,9 +203,14 @@ class Understander:
                          elapsed_ms=transcript.elapsed_ms + plain.elapsed_ms)
         again = self.decide(second, question)
         short = all(self._short(t) for t in (transcript, plain))
-        if not again.confirm and again.intent not in _NOT_AN_ANSWER and (short or again.intent in REQUESTS):
-            ruled_out = understood.intent == "unknown" and bool(set(understood.slots) & _RULED_OUT)
-            return (replace(again, confirm=True) if ruled_out else again), second
+        if not again.confirm and again.intent not in _NOT_AN_ANSWER:
+            if self._recited(understood, again):
+                return again, second
+            if short or again.intent in REQUESTS:
+                ruled_out = understood.intent == "unknown" and bool(set(understood.slots) & _RULED_OUT)
+                return (replace(again, confirm=True) if ruled_out else again), second
+        if again.intent in REQUESTS and again.intent != understood.intent and (understood.confirm or understood.intent == "unknown"):
+            return replace(again, confirm=True), second  # a request only the plain transcript names, nearly
         if understood.confirm and understood.intent in _ANSWERS:
             both = {_label_of(self.parser.parse(t.text, kind)) for t in (transcript, plain)}
             label, posterior, fits, _ = self._candidates(transcript, question)
@@ -204,6 +218,17 @@ class Understander:
                     and self._sure(transcript, posterior)):
                 return replace(understood, confirm=False, confidence=posterior), transcript
         return understood, transcript
+
+    def _recited(self, understood: Understanding, again: Understanding) -> bool:
+        """The first transcript named several numbers («dos, tres», «cero, ocho, tres»: the digit
+        context recited) and the plain one says one of them as the score, with the candidates all
+        but sure of it (``confirm_posterior``): three listens agree, whatever the plain one's length
+        («le doy tres, le doy 3, le do»). On the evaluation's 1,905 clips: 11 asked again before are
+        taken at once, none wrong."""
+        if understood.intent != "unknown" or again.intent != "score":
+            return False
+        named = set(understood.slots.get("candidates", ())) | set(understood.slots.get("named", ()))
+        return again.score in named and again.confidence >= self.policy.confirm_posterior
 
     def decide(self, transcript: Transcript, question: Question) -> Understanding:
         """Accept, confirm (``Understanding.confirm``) or ask again (intent ``unknown``)."""
@@ -240,16 +265,23 @@ class Understander:
             if (label == said or not fits or posterior < majority
                     or support >= self.policy.support_posterior):
                 return replace(parsed, confidence=support, confirm=True)
+            if label in REQUESTS and posterior >= self.policy.request_over_answer_posterior:
+                # «Ya no me ando en jamando.» read as «no», the candidates sure of the opt-out: read it back.
+                return self._from_audio(label, text, posterior)
             # The candidates fit the audio and are sure of something else: ask again rather than guess.
             return Understanding("unknown", {"heard": said, "best": label}, support, text)
         if parsed.slots:  # out of the scale, two values, "no sé": the transcript rules them out
             return replace(parsed, slots={**parsed.slots, "best": label})
         if fits and posterior >= self.policy.confirm_posterior and label != "unknown":
-            understood = _label_to_understanding(label, text, posterior)
-            if label == "callback_later":  # the time asked for, from whatever the transcript caught
-                understood = Understanding(label, self.parser.callback_slots(text), posterior, text)
-            return understood if label == "repeat" else replace(understood, confirm=True)
+            return self._from_audio(label, text, posterior)
         return Understanding("unknown", {"best": label}, posterior, text)
+
+    def _from_audio(self, label: str, text: str, posterior: float) -> Understanding:
+        """What the candidates alone say: read back (a «¿mande?» is simply repeated)."""
+        understood = _label_to_understanding(label, text, posterior)
+        if label == "callback_later":  # the time asked for, from whatever the transcript caught
+            understood = Understanding(label, self.parser.callback_slots(text), posterior, text)
+        return understood if label == "repeat" else replace(understood, confirm=True)
 
     def decisive(self, understood: Understanding, question: Question) -> bool:
         """Whether an answer heard at a pause can be taken without waiting for the hang-over: a closed

@@ -181,8 +181,9 @@ class IntentParser:
                                               and any(n.start > m.start for n in numbers))]
         if self._out_of_range.find(tokens, set(taken)):
             # «ocho», «un diez»; and with a score beside it («cinco, seis, siete…», a recogniser
-            # echoing its digit prompt) it is no one score either.
-            return Understanding("unknown", {"out_of_range": True}, 0.5, text)
+            # echoing its digit prompt) it is no one score either. ``named``: the scores beside it.
+            named = sorted({m.label for m in numbers + verbal})
+            return Understanding("unknown", {"out_of_range": True, **({"named": named} if named else {})}, 0.5, text)
         said = numbers + verbal
         # «cuatro… no, cinco», «tres, perdón, cuatro»: what follows the last correction word counts.
         fixes = [i for i, tok in enumerate(tokens) if tok in self.corrections
