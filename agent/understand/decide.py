@@ -114,7 +114,9 @@ class Understander:
         """Start recognising an answer in the background (when the recogniser can); ``result`` decides."""
         return PendingUnderstanding(self, audio, question, begin_recognition(self.recognizer, audio, self.hints_for(question)))
 
-    def _understand(self, audio: np.ndarray, question: Question, transcript: Transcript) -> tuple[Understanding, Transcript]:
+    def settle(self, audio: np.ndarray, question: Question, transcript: Transcript) -> tuple[Understanding, Transcript]:
+        """The decision on ``transcript`` of ``audio``: its noise measured, decided, listened to again
+        without the context when that is worth it, and a score among other words compared."""
         transcript.snr_db = utterance_snr_db(audio)
         understood = self.decide(transcript, question)
         if self._worth_a_second_listen(understood, transcript, question):
@@ -329,5 +331,5 @@ class PendingUnderstanding:
 
     def result(self) -> tuple[Understanding, Transcript]:
         if self._result is None:
-            self._result = self._understander._understand(self._audio, self._question, self._pending.result())
+            self._result = self._understander.settle(self._audio, self._question, self._pending.result())
         return self._result
