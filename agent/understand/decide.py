@@ -211,7 +211,8 @@ class Understander:
             if short or again.intent in REQUESTS:
                 ruled_out = understood.intent == "unknown" and bool(set(understood.slots) & _RULED_OUT)
                 return (replace(again, confirm=True) if ruled_out else again), second
-        if again.intent in REQUESTS and again.intent != understood.intent and (understood.confirm or understood.intent == "unknown"):
+        if (again.intent in REQUESTS and again.intent != understood.intent
+                and (understood.confirm or understood.intent == "unknown")):
             return replace(again, confirm=True), second  # a request only the plain transcript names, nearly
         if understood.confirm and understood.intent in _ANSWERS:
             both = {_label_of(self.parser.parse(t.text, kind)) for t in (transcript, plain)}
