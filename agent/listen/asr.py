@@ -199,10 +199,14 @@ class WhisperRecognizer:
     def score_phrases(self, encoded: np.ndarray, phrases: tuple[str, ...], context: str = "") -> dict[str, float]:
         """log P(phrase, end | audio) for each phrase: the longer and the shorter phrases in two
         batched forced decodes, side by side."""
-        long, short = self._split(phrases)
-        pending = self._submit_scoring(encoded, long, context)
-        scores = self._scores(short, self._submit_scoring(encoded, short, context)) | self._scores(long, pending)
+        scores = self._score_batches(encoded, self._split(phrases), context)
         return {p: scores[p] for p in phrases}
+
+    def _score_batches(self, encoded: np.ndarray, batches: tuple[tuple[str, ...], ...],
+                       context: str = "") -> dict[str, float]:
+        """Each batch queued as one forced decode (the workers take them side by side), then collected."""
+        pending = [(batch, self._submit_scoring(encoded, batch, context)) for batch in batches]
+        return {p: score for batch, job in pending for p, score in self._scores(batch, job).items()}
 
     # A forced decode's cost, in units of one batch row's step: a step costs about 20 rows' worth
     # whatever the batch (7.5 ms, then 0.37 ms a row, measured), and runs as long as its longest phrase.
@@ -265,10 +269,7 @@ class WhisperRecognizer:
     def compare(self, audio: np.ndarray, sentences: tuple[str, ...]) -> dict[str, float]:
         """log P(sentence, end | audio) of a few whole sentences, uncalibrated and without context
         (the scale of ``Transcript.text_score``): which of them the audio says. Two batches side by side."""
-        encoded = self._encode(audio)
-        halves = sentences[::2], sentences[1::2]
-        pending = [self._submit_scoring(encoded, half, "") for half in halves]
-        return {s: score for half, job in zip(halves, pending) for s, score in self._scores(half, job).items()}
+        return self._score_batches(self._encode(audio), (sentences[::2], sentences[1::2]))
 
     def start(self, audio: np.ndarray, hints: Hints) -> WhisperJob:
         """Encode ``audio`` (here) and queue its decodes on the workers; ``result`` collects them."""
