@@ -301,3 +301,11 @@ def test_speech_written_as_no_word_is_left_to_the_candidates_and_a_second_listen
     u, _, listens = listen_twice(transcript("¡", {"Cuatro.": -1.0, "Tres.": -9.0}), "Cuatro.")
     assert (u.score, u.confirm, listens) == (4, False, 2)
     assert understander.decide(transcript("¡", {"Cuatro.": -3.0, "Tres.": -3.2}), score_q).intent == "unknown"
+
+
+def test_a_call_back_the_candidates_suggest_carries_the_time_the_transcript_caught(understander, score_q):
+    u = understander.decide(transcript("Ya me, en la tarde", {"Llámeme más tarde.": -2.0, "Cuatro.": -2.5}), score_q)
+    assert u.intent == "unknown" and u.slots["best"] == "callback_later"
+    assert u.slots["best_slots"] == {"day_part": "afternoon"}
+    other = understander.decide(transcript("Ya me, en la tarde", {"Cuatro.": -2.0, "Tres.": -2.5}), score_q)
+    assert "best_slots" not in other.slots

@@ -262,6 +262,17 @@ def test_a_request_the_audio_suggests_at_two_misses_in_a_row_is_read_back(script
     assert d.result.opt_out and d.finished
 
 
+def test_a_call_back_read_back_after_two_misses_keeps_the_time_the_transcript_caught(script):
+    d, _ = new(script)
+    d.on_understanding(yes(), 1)
+    for i in (2, 3):
+        d.on_understanding(Understanding("unknown", {"best": "callback_later", "best_slots": {"day_part": "afternoon"}},
+                                         0.6, "Ya me, en la tarde"), i)
+    assert d.confirming is not None and d.confirming.understanding.slots == {"day_part": "afternoon"}
+    d.on_understanding(yes(), 4)
+    assert d.result.outcome == "callback_later" and d.result.callback == {"day_part": "afternoon"}
+
+
 def test_misses_suggesting_different_things_are_asked_again(script):
     d, _ = new(script)
     d.on_understanding(yes(), 1)

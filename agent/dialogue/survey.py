@@ -334,12 +334,14 @@ class SurveyDialogue:
     def _missed(self, q: Question, u: Understanding, now_ms: int, via: str) -> list[Event]:
         """An answer not understood: asked again. When the audio suggested the same request
         (``slots["best"]``: opt-out, a person, …) at two misses in a row, that request is read back
-        instead: a caller who says «ya no me llamen» each time is not asked for a score for ever."""
+        instead: a caller who says «ya no me llamen» each time is not asked for a score for ever. A
+        call-back keeps the time the last transcript caught (``best_slots``)."""
         suggested = u.slots.get("best") if u.intent == "unknown" and via == "voice" else None
         again = suggested in REQUESTS and suggested == self._missed_request
         self._missed_request = None if again else suggested
         if again and self.script.confirm is not None:
-            return self._confirm(q, Understanding(suggested, {}, u.confidence, u.text, confirm=True), now_ms)
+            slots = dict(u.slots.get("best_slots", {}))  # a call-back's time, when the transcript caught one
+            return self._confirm(q, Understanding(suggested, slots, u.confidence, u.text, confirm=True), now_ms)
         return self._retry(now_ms, no_match=u.intent != "silence")
 
     def on_key(self, digit: str, now_ms: int) -> list[Event]:

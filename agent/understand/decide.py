@@ -272,12 +272,20 @@ class Understander:
                 # «Ya no me ando en jamando.» read as «no», the candidates sure of the opt-out: read it back.
                 return self._from_audio(label, text, posterior)
             # The candidates fit the audio and are sure of something else: ask again rather than guess.
-            return Understanding("unknown", {"heard": said, "best": label}, support, text)
+            return Understanding("unknown", {"heard": said, **self._suggested(label, text)}, support, text)
         if parsed.slots:  # out of the scale, two values, "no sé": the transcript rules them out
-            return replace(parsed, slots={**parsed.slots, "best": label})
+            return replace(parsed, slots={**parsed.slots, **self._suggested(label, text)})
         if fits and posterior >= self.policy.confirm_posterior and label != "unknown":
             return self._from_audio(label, text, posterior)
-        return Understanding("unknown", {"best": label}, posterior, text)
+        return Understanding("unknown", self._suggested(label, text), posterior, text)
+
+    def _suggested(self, label: str, text: str) -> dict[str, object]:
+        """The slots of an answer not understood that say what the candidates liked best (``best``),
+        with the time of a call-back the transcript caught (``best_slots``), should the dialogue
+        read that request back after a second miss."""
+        if label == "callback_later":
+            return {"best": label, "best_slots": self.parser.callback_slots(text)}
+        return {"best": label}
 
     def _from_audio(self, label: str, text: str, posterior: float) -> Understanding:
         """What the candidates alone say: read back (a «¿mande?» is simply repeated)."""
