@@ -108,7 +108,7 @@ class CallState:
     transfer_deadline: float | None = None
     outcome_override: str | None = None
     disconnected: bool = False
-    sip_status: int | None = None     # final SIP status of an outbound call that was never answered
+    sip_status: int | None = None     # final SIP status of a call that was never answered
     source: str | None = None         # the address an inbound call came from (per-source limits)
     admission_key: str | None = None  # its reservation in the per-source limits
     signalling_peer: tuple[str, int] | None = None  # the TCP/TLS connection that brought it
@@ -131,6 +131,12 @@ def outcome_for_status(status: int | None) -> str:
     if status in (404, 410, 484, 604):   # the number does not exist
         return "invalid_number"
     return "failed"
+
+
+def inbound_outcome(status: int | None) -> str:
+    """How an inbound call that never got media ended: the caller hung up while it rang (CANCEL,
+    487: an abandoned call, which a supervisor counts) or it never got its audio going."""
+    return "abandoned" if status == 487 else "no_media"
 
 
 class CallWorker(threading.Thread):
@@ -814,7 +820,7 @@ class SipAgent:
     def _close_session(self, state: CallState) -> tuple[str, int, dict | None]:
         """The call's outcome, duration (ms) and callback slots, stored with its recording."""
         session = state.session
-        outcome = "no_media" if state.direction == "inbound" else outcome_for_status(state.sip_status)
+        outcome = inbound_outcome(state.sip_status) if state.direction == "inbound" else outcome_for_status(state.sip_status)
         callback_slots = None
         recording = None
         if session is not None:

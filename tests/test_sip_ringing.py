@@ -154,8 +154,8 @@ def test_a_call_cancelled_while_ringing_is_never_answered_and_leaves_nothing_ope
     assert not agent.calls and not agent._ringing
     assert agent.admission.live_calls("127.0.0.1") == 0
     row = _call_row(tmp_path)
-    assert row["outcome"] == "no_media" and row["ended_at"] is not None, row
-    assert any("ended: no_media" in line for line in ringing.lines), ringing.lines
+    assert row["outcome"] == "abandoned" and row["ended_at"] is not None, row   # the caller gave up
+    assert any("ended: abandoned" in line for line in ringing.lines), ringing.lines
 
 
 def test_a_greeting_not_ready_in_time_does_not_keep_the_caller_ringing(ringing, caplog):
