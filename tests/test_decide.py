@@ -309,3 +309,11 @@ def test_a_call_back_the_candidates_suggest_carries_the_time_the_transcript_caug
     assert u.slots["best_slots"] == {"day_part": "afternoon"}
     other = understander.decide(transcript("Ya me, en la tarde", {"Cuatro.": -2.0, "Tres.": -2.5}), score_q)
     assert "best_slots" not in other.slots
+
+
+def test_heard_says_what_the_transcript_and_the_candidates_each_name(understander, score_q):
+    # «Tres.» the candidates contradict: asked again, though the transcript named the answer.
+    t = transcript("Tres.", {"Tres.": -9.0, "Cuatro.": -1.0})
+    assert understander.decide(t, score_q).intent == "unknown"
+    assert understander.heard(t, score_q) == ("score:3", "score:4")
+    assert understander.heard(transcript("¡", {}), score_q) == ("silence", "unknown")

@@ -294,6 +294,14 @@ class Understander:
             understood = Understanding(label, self.parser.callback_slots(text), posterior, text)
         return understood if label == "repeat" else replace(understood, confirm=True)
 
+    def heard(self, transcript: Transcript, question: Question) -> tuple[str, str]:
+        """What the transcript alone and the candidates alone name (labels, "unknown" for nothing),
+        without deciding: evaluations use it to tell what recognition missed from what the decision
+        left out."""
+        said = _label_of(self.parser.parse(transcript.text, _PARSER_KIND[question.kind]))
+        best = self._candidates(transcript, question)[0] if transcript.phrase_scores else "unknown"
+        return said, best
+
     def decisive(self, understood: Understanding, question: Question) -> bool:
         """Whether an answer heard at a pause can be taken without waiting for the hang-over: a closed
         question's, and accepted (not read back). If the caller goes on anyway, the turn-taker joins
