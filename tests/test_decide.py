@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -317,3 +319,16 @@ def test_heard_says_what_the_transcript_and_the_candidates_each_name(understande
     assert understander.decide(t, score_q).intent == "unknown"
     assert understander.heard(t, score_q) == ("score:3", "score:4")
     assert understander.heard(transcript("¡", {}), score_q) == ("silence", "unknown")
+
+
+def test_the_comparison_counts_in_the_recognition_time():
+    class SlowComparing(Comparing):
+        def compare(self, audio, sentences):
+            time.sleep(0.06)
+            return super().compare(audio, sentences)
+
+    script = SurveyScript.load()
+    first = transcript("Yo diría que tres.", dict(SAYS_MORE.phrase_scores), text_score=-4.0)
+    recognizer = SlowComparing(first, {"Yo diría que tres.": -5.0}, first.text)
+    _, heard = Understander(recognizer, script).understand(np.zeros(8000, np.float32), script.questions["score"])
+    assert recognizer.compared and heard.elapsed_ms >= 10 + 60  # the first listen's 10 ms, then the comparison

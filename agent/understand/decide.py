@@ -14,6 +14,7 @@ The first goal is that no wrong answer is stored; a question asked twice is the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -122,7 +123,10 @@ class Understander:
         if self._worth_a_second_listen(understood, transcript, question):
             plain = self.recognizer.recognize(audio, self._plain_hints[question.id])
             understood, transcript = self.reconsider(understood, transcript, plain, question)
-        return self._contrasted(audio, understood, transcript, question), transcript
+        started = time.perf_counter()
+        understood = self._contrasted(audio, understood, transcript, question)
+        transcript.elapsed_ms += int((time.perf_counter() - started) * 1000)  # the comparison's time too
+        return understood, transcript
 
     def _contrasted(self, audio: np.ndarray, understood: Understanding, transcript: Transcript,
                     question: Question) -> Understanding:
