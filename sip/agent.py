@@ -437,6 +437,11 @@ class SipAgent:
     def live_calls(self) -> int:
         return len(self.calls)
 
+    @property
+    def ringing_calls(self) -> int:
+        """Inbound calls still ringing while their greeting is made (180 sent, not yet answered)."""
+        return len(self._ringing)
+
     # -- commands from other threads ----------------------------------------------------------
     def post(self, command: Callable[[], None]) -> None:
         self._commands.put(command)

@@ -151,7 +151,7 @@ def test_a_call_cancelled_while_ringing_is_never_answered_and_leaves_nothing_ope
     assert media.received_bytes() == 0         # … nor after the caller gave up
     media.close()
     assert 200 not in heard.statuses("INVITE") and heard.statuses("INVITE")[-1] == 487, heard.responses
-    assert not agent.calls and not agent._ringing
+    assert agent.live_calls == 0 and agent.ringing_calls == 0
     assert agent.admission.live_calls("127.0.0.1") == 0
     row = _call_row(tmp_path)
     assert row["outcome"] == "abandoned" and row["ended_at"] is not None, row   # the caller gave up
@@ -217,7 +217,7 @@ def test_a_call_whose_greeting_names_nobody_is_answered_without_ringing(ringing)
 
     run_agent_while(agent, caller)      # the voice is held busy all along: nothing waited for it
     assert 180 not in heard.statuses("INVITE"), heard.responses
-    assert not agent.calls and not agent._ringing
+    assert agent.live_calls == 0 and agent.ringing_calls == 0
 
 
 def _call_row(tmp_path) -> dict:
