@@ -179,12 +179,12 @@ class IntentParser:
         # "un"/"una" alone is an article ("un cinco"), a score only when nothing else is said.
         numbers = [m for m in numbers if not (m.label == 1 and tokens[m.start] in ("un", "una")
                                               and any(n.start > m.start for n in numbers))]
+        said = numbers + verbal
         if self._out_of_range.find(tokens, set(taken)):
             # «ocho», «un diez»; and with a score beside it («cinco, seis, siete…», a recogniser
             # echoing its digit prompt) it is no one score either. ``named``: the scores beside it.
-            named = sorted({m.label for m in numbers + verbal})
+            named = sorted({m.label for m in said})
             return Understanding("unknown", {"out_of_range": True, **({"named": named} if named else {})}, 0.5, text)
-        said = numbers + verbal
         # «cuatro… no, cinco», «tres, perdón, cuatro»: what follows the last correction word counts.
         fixes = [i for i, tok in enumerate(tokens) if tok in self.corrections
                  and any(m.end <= i for m in said) and any(m.start > i for m in said)]
