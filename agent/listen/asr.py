@@ -156,13 +156,29 @@ class WhisperRecognizer:
                 self._token_cache[phrase] = ids
         return ids
 
+    # CTranslate2's Whisper decoder (4.8.5, int8 and float32 alike) garbles what it reads from an
+    # encoder output exactly 80 positions long (1.6 s of window): «Sí, correcto.» becomes «¡», its
+    # log-likelihood −53 against −5 at 79 or 81 positions. Every other length from 56 to 1,500 positions
+    # scores the same audio alike. A window of that length gets one position (20 ms of padding) more.
+    GARBLED_POSITIONS = frozenset({80})
+    MEL_HOP = 160  # samples per mel frame; two frames make one encoder position
+
+    def _features(self, audio: np.ndarray) -> np.ndarray:
+        """The log-mel frames of ``audio`` and the padding, an even number of them (at most 30 s),
+        never a length the decoder garbles."""
+        window = np.concatenate([audio, self._pad])
+        features = self._model.feature_extractor(window, padding=0)
+        if min(features.shape[-1] // 2, 1500) in self.GARBLED_POSITIONS:
+            features = self._model.feature_extractor(
+                np.concatenate([window, np.zeros(2 * self.MEL_HOP, dtype=np.float32)]), padding=0)
+        frames = min(features.shape[-1] - features.shape[-1] % 2, 3000)
+        return features[:, :frames]
+
     def _encode(self, audio: np.ndarray) -> np.ndarray:
         import ctranslate2
 
-        features = self._model.feature_extractor(np.concatenate([audio, self._pad]), padding=0)
-        frames = features.shape[-1] - features.shape[-1] % 2
-        frames = min(frames, 3000)
-        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None, :, :frames]))
+        features = self._features(audio)
+        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
         return np.array(self._model.model.encode(view, to_cpu=True))
 
     def _start(self, context: str) -> list[int]:
