@@ -1,19 +1,24 @@
 """Whole-call evaluation: every caller script of ``bench/caller_scripts/`` run through ``CallSession``
 (``run_scripted_call``) and its stored answers checked against what the caller meant.
 
-    python -m bench.call_eval [--quick] [--scripts DIR] [--only TEXT] [--show-mismatches]
+    python -m bench.call_eval [--quick] [--scripts DIR] [--only TEXT] [--line SNR_DB,LOSS] [--show-mismatches]
 
 Makes the callers' audio first if missing (``bench.caller_audio``). One runtime for all calls:
 faster-whisper ``base``, espeak-ng prompts (cached on disk). Prints, for the dev voices (em_santa,
 em_alex, espeak-ng, keys) and the held-out voice (ef_dora) apart: scripts whose stored results match
-exactly, per question right / wrong-stored / not-stored, read-backs per answer, destructive actions on
+exactly, per question right / wrong-stored / not-stored (and the closed answers right within the call), read-backs per answer, destructive actions on
 misheard audio, missed opt-outs, call length, and the end-of-speech → agent-audio latency. Writes
-``bench/results/calls.json``.
+``bench/results/calls.json`` (``calls_snr20_loss3.json`` with ``--line 20,0.03``).
+
+``--line`` puts every script that keeps the default line (30 dB, no loss) on the given one instead, the
+caller's audio then passing μ-law, band-pass, noise at that SNR and that share of lost 20 ms frames; the
+noise scripts keep their own, noisier lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import statistics
 import sys
@@ -26,6 +31,7 @@ from . import save_result
 from .caller_audio import SCRIPTS, _use_repo_models, make_audio
 
 QUESTIONS = ("consent", "score", "resolved", "feedback", "offer_human")
+CLOSED = ("consent", "score", "resolved", "offer_human")
 GROUPS = ("dev", "held_out")
 LATENCY_NOTE = (
     "gap: the caller's last voiced 20 ms frame (measured on the clean recording) → the first frame of agent "
@@ -63,6 +69,28 @@ def _p(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def parse_line(text: str) -> dict:
+    """``"20,0.03"`` → ``{"snr_db": 20.0, "loss": 0.03}``."""
+    try:
+        snr, loss = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SNR_DB,LOSS such as 20,0.03, got {text!r}") from None
+    if not 0 <= loss < 0.5:
+        raise argparse.ArgumentTypeError(f"LOSS is a share of lost frames below 0.5, got {loss}")
+    return {"snr_db": snr, "loss": loss}
+
+
+def on_line(scripts: list, line: dict | None) -> list:
+    """The scripts with the default line moved to ``line`` (same seeds); the others as they are."""
+    from encuestador.caller_script import LINE_DEFAULTS
+
+    if line is None:
+        return scripts
+    return [dataclasses.replace(s, line={**s.line, **line})
+            if (s.line["snr_db"], s.line["loss"]) == (LINE_DEFAULTS["snr_db"], LINE_DEFAULTS["loss"]) else s
+            for s in scripts]
 
 
 def call_metrics(call) -> dict:
@@ -103,6 +131,8 @@ def summarize(rows: list[dict]) -> dict:
         for q, info in r["check"]["questions"].items():
             per_q[q][info["status"]] += 1
     answers = sum(r["metrics"]["answers"] for r in rows)
+    closed_right = sum(per_q[q]["right"] for q in CLOSED)
+    closed_meant = sum(per_q[q][k] for q in CLOSED for k in ("right", "wrong", "not_stored"))
     confirms = sum(r["metrics"]["confirmations"] for r in rows)
     replies = Counter()
     for r in rows:
@@ -120,6 +150,8 @@ def summarize(rows: list[dict]) -> dict:
         "match_rate": round(sum(r["check"]["matches"] for r in rows) / n, 4) if n else None,
         "per_question": {q: {"right": c["right"], "wrong_stored": c["wrong"], "not_stored": c["not_stored"],
                              "extra": c["extra"], "not_applicable": c["n/a"]} for q, c in per_q.items()},
+        "closed_right_within_call": {"right": closed_right, "meant": closed_meant,
+                                     "rate": round(closed_right / closed_meant, 4) if closed_meant else None},
         "answers_stored": answers, "confirmations": confirms,
         "confirmations_per_answer": round(confirms / answers, 3) if answers else None,
         "confirm_replies": dict(replies),
@@ -160,6 +192,9 @@ def print_summary(title: str, s: dict) -> None:
     for q, c in s["per_question"].items():
         print(f"    {q:<12} {c['right']:>3} / {c['wrong_stored']:>2} / {c['not_stored']:>2}"
               + (f"   extra {c['extra']}" if c["extra"] else "") + f"   (n/a {c['not_applicable']})")
+    closed = s["closed_right_within_call"]
+    print(f"  closed answers right within the call: {closed['right']}/{closed['meant']} "
+          f"({_pct(closed['right'], closed['meant'])})")
     r = s["confirm_replies"]
     print(f"  read-backs: {s['confirmations']} for {s['answers_stored']} stored answers "
           f"({s['confirmations_per_answer']} per answer); the caller's replies (re-asks included): yes {r.get('yes', 0)}, "
@@ -185,6 +220,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="the first script of each category per voice group")
     parser.add_argument("--scripts", type=Path, default=SCRIPTS, help="caller-script directory (with phrases.yaml)")
     parser.add_argument("--only", help="only scripts whose name contains this")
+    parser.add_argument("--line", type=parse_line, metavar="SNR_DB,LOSS",
+                        help="the phone line of the scripts that keep the default one, e.g. 20,0.03")
     parser.add_argument("--show-mismatches", action="store_true", help="print the transcript of each mismatch")
     args = parser.parse_args()
     _use_repo_models()
@@ -200,6 +237,7 @@ def main() -> int:
             scripts = quick_subset(scripts)
         if args.only:
             scripts = [s for s in scripts if args.only in s.name]
+        scripts = on_line(scripts, args.line)
         if not scripts:
             print(f"error: no caller scripts in {args.scripts}", file=sys.stderr)
             return 2
@@ -218,8 +256,10 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rendered = runtime.prerender()
+    line = (f"; phone line {args.line['snr_db']:g} dB SNR, {100 * args.line['loss']:g} % lost frames"
+            if args.line else "")
     print(f"{len(scripts)} caller scripts ({made['made']} recordings made now); ASR {runtime.recognizer.name}, "
-          f"agent voice {runtime.synthesizer.voice_id} ({rendered} prompts rendered now)\n")
+          f"agent voice {runtime.synthesizer.voice_id} ({rendered} prompts rendered now){line}\n")
     print(f"{'script':<22} {'group':<9} {'match':<6} {'outcome':<15} {'sim s':>6} {'wall s':>6}  why not")
     rows = []
     started = time.perf_counter()
@@ -244,9 +284,12 @@ def main() -> int:
     print(f"\nlatency: {LATENCY_NOTE}")
     total = time.perf_counter() - started
     result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+              "line": args.line,
               "backend": runtime.recognizer.name, "agent_voice": runtime.synthesizer.voice_id,
               "wall_seconds": round(total, 1), "summary": summaries, "latency_note": LATENCY_NOTE, "calls": rows}
-    path = save_result("calls.json", result)
+    name = (f"calls_snr{args.line['snr_db']:g}_loss{100 * args.line['loss']:g}.json" if args.line
+            else "calls.json")
+    path = save_result(name, result)
     print(f"\n{len(rows)} calls in {total:.0f} s; written: {path}")
     return 0
 

@@ -127,6 +127,26 @@ def test_the_bench_scripts_are_valid_and_cover_the_cases():
     assert any(s.line["snr_db"] is not None and s.line["snr_db"] <= 10 for s in scripts)
 
 
+def test_the_call_evaluation_puts_quiet_scripts_on_the_line_asked_for():
+    import argparse
+
+    from bench.call_eval import on_line, parse_line
+
+    assert parse_line("20,0.03") == {"snr_db": 20.0, "loss": 0.03}
+    for bad in ("20", "20,0.6", "veinte,0.03"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_line(bad)
+    scripts = load_caller_scripts(BENCH_SCRIPTS)
+    moved = on_line(scripts, parse_line("20,0.03"))
+    for before, after in zip(scripts, moved):
+        if before.line["snr_db"] == 30 and before.line["loss"] == 0:
+            assert after.line == {**before.line, "snr_db": 20.0, "loss": 0.03}, before.name
+        else:  # the noise scripts keep their own, noisier line
+            assert after.line == before.line, before.name
+    assert any(a.line != b.line for a, b in zip(scripts, moved)) and any(a.line == b.line for a, b in zip(scripts, moved))
+    assert on_line(scripts, None) == scripts
+
+
 # -- scoring -----------------------------------------------------------------------------------------
 def test_score_call_right_answers_match(tmp_path):
     s = script_of(tmp_path, HAPPY)
