@@ -34,7 +34,7 @@ def test_whisper_transcribes_free_form_feedback(runtime, wavs, load_wav):
 @pytest.mark.parametrize("name,question,expected", [
     ("ks_si", "consent", "yes"), ("ks_no", "consent", "no"), ("k_cuatro", "score", 4), ("ks_cinco", "score", 5),
     ("ks_no_sigue_igual", "resolved", "no"), ("ks_opt_out", "score", "opt_out"), ("ks_human", "resolved", "human"),
-    ("k_ocho", "score", "unknown"),
+    ("k_ocho", "score", "unknown"), ("k_como_no", "consent", "yes"), ("k_nel", "consent", "no"),
 ])
 def test_closed_answers_are_understood(runtime, wavs, load_wav, name, question, expected):
     from encuestador.understand.utterance import understand_file
