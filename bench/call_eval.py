@@ -6,8 +6,9 @@
 Makes the callers' audio first if missing (``bench.caller_audio``). One runtime for all calls:
 faster-whisper ``base``, espeak-ng prompts (cached on disk). Prints, for the dev voices (em_santa,
 em_alex, espeak-ng, keys) and the held-out voice (ef_dora) apart: scripts whose stored results match
-exactly, per question right / wrong-stored / not-stored (and the closed answers right within the call), read-backs per answer, destructive actions on
-misheard audio, missed opt-outs, call length, and the end-of-speech → agent-audio latency. Writes
+exactly, per question right / wrong-stored / not-stored, closed answers right within the call,
+read-backs per answer, destructive actions on misheard audio, missed opt-outs, call length, and the
+end-of-speech → agent-audio latency. Writes
 ``bench/results/calls.json`` (``calls_snr20_loss3.json`` with ``--line 20,0.03``).
 
 ``--line`` puts every script that keeps the default line (30 dB, no loss) on the given one instead, the
