@@ -275,13 +275,40 @@ def test_an_answer_among_other_words_is_taken_when_the_audio_says_it_against_eve
     assert "Yo diría que ocho." in compared[0] and "Yo diría que tres." in compared[0]
 
 
-@pytest.mark.parametrize("sentences", [
-    {"Yo diría que tres.": -5.0, "Yo diría que seis.": -5.5},   # «seis» nearly as likely: out of the scale
-    {"Yo diría que tres.": -11.0, "Yo diría que 4.": -14.0},    # «Cuatro.» alone fits the audio better
-])
-def test_an_answer_among_other_words_stays_a_read_back_when_the_audio_is_not_clear(sentences):
-    u, compared = compare_after(SAYS_MORE, sentences)
-    assert (u.score, u.confirm) == (3, True) and compared
+def test_an_answer_among_other_words_stays_a_read_back_when_the_audio_is_not_clear():
+    u, compared = compare_after(SAYS_MORE, {"Yo diría que tres.": -5.0, "Yo diría que seis.": -5.5})
+    assert (u.score, u.confirm) == (3, True) and compared  # «seis» nearly as likely: out of the scale
+
+
+# «Le doy un diez» heard as «Dos, un día.»: the words after the number may be the rest of another one.
+CUT_IN_TWO = transcript("Dos, un día.", {"Cuatro.": -10.0, "Dos.": -10.3, "Seis.": -10.1, "Tres.": -11.0},
+                        text_score=-4.0)
+
+
+def test_a_long_sentence_below_a_short_candidate_is_taken_only_when_it_ends_with_the_score():
+    # The sentence wins the comparison but fits the audio worse than «Cuatro.» alone, as any long
+    # sentence does: it is taken when the score ends it, read back when other words follow.
+    ends = compare_after(SAYS_MORE, {"Yo diría que tres.": -11.0, "Yo diría que 4.": -14.0})[0]
+    assert (ends.score, ends.confirm) == (3, False)
+    follows, compared = compare_after(CUT_IN_TWO, {"Dos, un día.": -11.0, "Diez, un día.": -14.0})
+    assert (follows.score, follows.confirm) == (2, True) and "Diez, un día." in compared[0]
+    fits = compare_after(CUT_IN_TWO, {"Dos, un día.": -9.0, "Diez, un día.": -14.0})[0]
+    assert (fits.score, fits.confirm) == (2, False)  # fits better than every other candidate: taken
+
+
+def test_an_answer_in_words_of_the_scale_is_compared_with_the_scale_s_other_words():
+    said = transcript("Muy satisfecho.", {"Cuatro.": -10.0, "Excelente.": -10.3, "Tres.": -10.1}, text_score=-4.0)
+    u, compared = compare_after(said, {"Muy satisfecho.": -6.0, "Satisfecho.": -11.0, "Muy insatisfecho.": -12.0})
+    assert (u.score, u.confirm) == (5, False) and "Regular." in compared[0]
+    unclear = compare_after(said, {"Muy satisfecho.": -6.0, "Satisfecho.": -6.5})[0]
+    assert (unclear.score, unclear.confirm) == (5, True)
+
+
+def test_an_answer_in_words_is_read_back_when_the_candidates_hear_the_other_side_of_the_scale():
+    # «Muy insatisfecha» heard as «Mujo en satisfecho»: the comparison cannot hear the lost «in».
+    said = transcript("Mujo en satisfecho.", {"Pésimo.": -10.0, "1": -10.2, "Bien.": -11.0}, text_score=-4.0)
+    u, compared = compare_after(said, {"Mujo en satisfecho.": -6.0, "Mujo insatisfecho.": -12.0})
+    assert (u.score, u.confirm, compared) == (4, True, [])
 
 
 def test_on_a_noisy_line_an_answer_among_other_words_needs_all_but_certainty():

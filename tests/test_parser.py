@@ -157,9 +157,27 @@ def test_an_answer_among_other_words_is_said_otherwise_for_the_recogniser_to_com
     assert "Del uno al cinco, un cuatro." in parser.score_alternatives("Del uno al cinco, un tres.")
 
 
+def test_an_answer_in_words_of_the_scale_is_said_with_the_scale_s_other_words(parser):
+    said = parser.score_alternatives("Muy satisfecho, la verdad.")
+    assert {"Satisfecho, la verdad.", "Regular, la verdad.", "Muy insatisfecho, la verdad."} <= set(said)
+    assert "Muy satisfecho, la verdad." not in said
+    assert "muy satisfecho" in parser.score_alternatives("más o menos")
+    # The word before may hold part of theirs: «muy insatisfecha» heard as «Múin satisfecha.».
+    assert "Muy insatisfecha." in parser.score_alternatives("Múin satisfecha.")
+
+
+@pytest.mark.parametrize("text, last", [
+    ("Yo diría que tres.", True), ("Del uno al cinco, un dos.", True), ("Muy satisfecho.", True),
+    ("Dos, un día.", False),      # «le doy un diez»: what follows may be the rest of the number
+    ("uno chero", False),         # «un ocho»
+    ("Tres, la verdad.", False), ("Tres.", False),  # a bare score has no alternatives
+])
+def test_whether_the_score_is_the_last_thing_said(parser, text, last):
+    assert parser.score_said_last(text) is last
+
+
 @pytest.mark.parametrize("text", [
     "Tres.", "4",               # nothing but the score: the candidates compare it
-    "más o menos",              # said in words of the scale, not as a number
     "entre tres y cuatro", "Claro que sí.",
     "Sí quedó resuelto.",       # no yes / no: «No safe.» (for «no sé») would win against «Sí safe.»
 ])

@@ -125,6 +125,9 @@ class IntentParser:
         self._day_parts = PhraseMatcher(data["day_parts"])
         self._score_words = {int(k): v[0] for k, v in data["numbers"].items()}
         self._score_words.update({value: word for value, word in zip((0, 6, 7, 8, 9, 10), data["out_of_range"])})
+        # How a score may be said in its place: every number as a word and as digits; the scale's words.
+        self._number_forms = [form for value, word in sorted(self._score_words.items()) for form in (word, str(value))]
+        self._verbal_forms = [form for _, forms in sorted(data["verbal_alternatives"].items()) for form in forms]
 
     def _strip_fillers(self, tokens: list[str]) -> list[str]:
         out = []
@@ -214,34 +217,63 @@ class IntentParser:
         return Understanding(label, {"answer": label == "yes"}, last.similarity, text)
 
     def score_alternatives(self, text: str) -> list[str]:
-        """``text`` with its score said otherwise and every other word kept: each number from cero to
-        diez, as a word and as digits («yo diría que tres» → «yo diría que 3», «… que cuatro», «… que
-        8»…). Empty when the score is not one number beside other words (a bare «tres» has nothing to
-        keep: the question's own candidates compare it already).
+        """``text`` with its score said otherwise and every other word kept: a number as each number
+        from cero to diez, as a word and as digits («yo diría que tres» → «yo diría que 3», «… que
+        cuatro», «… que 8»…); words of the verbal scale as the scale's other words («muy satisfecho» →
+        «satisfecho», «regular», «muy insatisfecho»…), also in place of the word before them, which
+        may hold part of theirs («Múin satisfecha.» → «Muy insatisfecha.»). Empty when the score is
+        not said that way — a bare «tres» has nothing to keep: the question's own candidates compare
+        it already.
 
         Yes / no have none: «No safe.» for «no sé», set against «Sí safe.», won (three answers stored
         wrong on the evaluation's dev voices)."""
         words = list(_WORDS.finditer(text))
+        placements, forms = self._score_spots(text, words)
+        out = []
+        for spans in placements:
+            for form in forms:
+                pieces, last = [], 0
+                for start, end in spans:
+                    original = text[words[start].start() : words[end - 1].end()]
+                    pieces += [text[last : words[start].start()], form.capitalize() if original[0].isupper() else form]
+                    last = words[end - 1].end()
+                variant = "".join(pieces) + text[last:]
+                if variant != text and variant not in out:
+                    out.append(variant)
+        return out
+
+    def score_said_last(self, text: str) -> bool:
+        """Whether ``score_alternatives`` changes the last word: the score ends the answer, as in «le
+        doy un cuatro», «del uno al cinco, un tres». Words after it («dos, un día» for «le doy un
+        diez», «uno chero» for «un ocho») may be the rest of a number the recogniser cut in two."""
+        words = list(_WORDS.finditer(text))
+        placements, _ = self._score_spots(text, words)
+        return any(end == len(words) for spans in placements for _, end in spans)
+
+    def score_in_words(self, text: str) -> bool:
+        """Whether the score is said in words of the verbal scale, not as a number."""
+        placements, forms = self._score_spots(text, list(_WORDS.finditer(text)))
+        return bool(placements) and forms is self._verbal_forms
+
+    def _score_spots(self, text: str, words: list[re.Match]) -> tuple[list[list[tuple[int, int]]], list[str]]:
+        """Where ``text`` says its score — the number, when other words are beside it, else the words
+        of the verbal scale, with and without the word before each — as lists of word spans to say
+        it otherwise, and the forms to say each score there."""
         tokens = tokenize(text)
         understood = self.parse(text, "score")
         if understood.intent != "score" or [strip_accents(w.group().lower()) for w in words] != tokens:
-            return []
-        spots = [m.start for m in self._numbers.find(tokens, self._scale_named(tokens))
-                 if m.label == understood.score and m.end - m.start == 1]
-        if not spots or len(tokens) <= len(spots):
-            return []
-        out = []
-        for value, word in sorted(self._score_words.items()):
-            for form in (word, str(value)):
-                pieces, last = [], 0
-                for i in spots:
-                    original = words[i].group()
-                    pieces += [text[last : words[i].start()], form.capitalize() if original[0].isupper() else form]
-                    last = words[i].end()
-                variant = "".join(pieces) + text[last:]
-                if variant != text:
-                    out.append(variant)
-        return out
+            return [], []
+        named = self._scale_named(tokens)
+        numbers = [(m.start, m.end) for m in self._numbers.find(tokens, set(named))
+                   if m.label == understood.score and m.end - m.start == 1]
+        if numbers and len(tokens) > len(numbers):
+            return [numbers], self._number_forms
+        verbal = [(m.start, m.end) for m in self._verbal.find(tokens, set(named)) if m.label == understood.score]
+        if not verbal:
+            return [], []
+        said = {i for start, end in verbal for i in range(start, end)}
+        widened = [(start - 1 if start > 0 and start - 1 not in said else start, end) for start, end in verbal]
+        return [verbal] + ([widened] if widened != verbal else []), self._verbal_forms
 
     def callback_slots(self, text: str) -> dict[str, Any]:
         """When the caller wants to be called back ("en la tarde", "después de las cinco", "mañana")."""
