@@ -63,6 +63,8 @@ FIXTURES = [
     Fixture("ks_opt_out", "No me vuelvan a llamar.", voice="kokoro:em_santa"),
     Fixture("ks_human", "Quiero hablar con una persona.", voice="kokoro:em_santa"),
     Fixture("ks_stop_recording", "No quiero que me graben.", voice="kokoro:em_santa"),
+    Fixture("ks_mas_o_menos", "Más o menos.", voice="kokoro:em_santa"),
+    Fixture("ks_yo_diria_que_tres", "Yo diría que tres.", voice="kokoro:em_santa"),
 ]
 
 

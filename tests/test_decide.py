@@ -304,6 +304,15 @@ def test_an_answer_in_words_of_the_scale_is_compared_with_the_scale_s_other_word
     assert (unclear.score, unclear.confirm) == (5, True)
 
 
+def test_a_sentence_ending_with_a_score_the_short_candidates_contradict_is_compared_too():
+    # The candidates are sure of «Cuatro.» (asked again at first); the whole sentence says «tres».
+    contradicted = transcript("Yo diría que tres.", {"Cuatro.": -3.0, "Tres.": -9.0}, text_score=-4.0)
+    u, compared = compare_after(contradicted, {"Yo diría que tres.": -5.0, "Yo diría que cuatro.": -11.0})
+    assert (u.intent, u.score, u.confirm) == ("score", 3, False) and compared
+    unclear = compare_after(contradicted, {"Yo diría que tres.": -5.0, "Yo diría que cuatro.": -5.5})[0]
+    assert unclear.intent == "unknown"
+
+
 def test_an_answer_in_words_is_read_back_when_the_candidates_hear_the_other_side_of_the_scale():
     # «Muy insatisfecha» heard as «Mujo en satisfecho»: the comparison cannot hear the lost «in».
     said = transcript("Mujo en satisfecho.", {"Pésimo.": -10.0, "1": -10.2, "Bien.": -11.0}, text_score=-4.0)

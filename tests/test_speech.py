@@ -44,6 +44,18 @@ def test_closed_answers_are_understood(runtime, wavs, load_wav, name, question, 
     assert got == expected, (u, transcript.text if transcript else None)
 
 
+# Said in a sentence or in words of the scale: the short candidates fit them badly; the sentence,
+# compared with itself with the score said otherwise, is taken (it was read back or asked again).
+@pytest.mark.parametrize("name,score", [
+    ("ks_mas_o_menos", 3), ("ks_yo_diria_que_tres", 3),
+])
+def test_a_score_said_in_a_sentence_or_in_words_is_taken_at_once(runtime, wavs, load_wav, name, score):
+    from encuestador.understand.utterance import understand_file
+
+    u, transcript = understand_file(runtime.understander, load_wav(wavs[name]), runtime.script.questions["score"])
+    assert (u.intent, u.score, u.confirm) == ("score", score, False), (u, transcript.text)
+
+
 @pytest.mark.parametrize("name,phrase", [("k_cuatro", "Cuatro."), ("ks_si", "Sí.")])
 def test_every_window_length_is_heard_alike(runtime, wavs, load_wav, name, phrase):
     # CTranslate2's decoder garbles an encoder output of exactly 80 positions (a 1.6 s window):
