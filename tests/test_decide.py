@@ -296,6 +296,13 @@ def test_a_long_sentence_below_a_short_candidate_is_taken_only_when_it_ends_with
     assert (fits.score, fits.confirm) == (2, False)  # fits better than every other candidate: taken
 
 
+def test_a_sentence_ending_with_a_score_stays_a_read_back_when_the_candidates_hear_an_opt_out():
+    heard = transcript("Yo diría que tres.", {"No me vuelvan a llamar.": -10.0, "Tres.": -10.3, "Cuatro.": -11.0},
+                       text_score=-4.0)
+    u = compare_after(heard, {"Yo diría que tres.": -11.0, "Yo diría que 4.": -14.0})[0]
+    assert (u.score, u.confirm) == (3, True)
+
+
 def test_an_answer_in_words_of_the_scale_is_compared_with_the_scale_s_other_words():
     said = transcript("Muy satisfecho.", {"Cuatro.": -10.0, "Excelente.": -10.3, "Tres.": -10.1}, text_score=-4.0)
     u, compared = compare_after(said, {"Muy satisfecho.": -6.0, "Satisfecho.": -11.0, "Muy insatisfecho.": -12.0})

@@ -161,7 +161,8 @@ class Understander:
         # «Satisfecho» and «insatisfecho» differ in one syllable the recogniser drops or moves («muy
         # insatisfecha» heard as «Mujo en satisfecho»): a score said in words is not compared when
         # the candidates hear the other side of the scale.
-        if self.parser.score_in_words(answer.text) and _opposite_sides(said, self._candidates(transcript, question)[0]):
+        best = self._candidates(transcript, question)[0]
+        if self.parser.score_in_words(answer.text) and _opposite_sides(said, best):
             return understood
         # Each variant counts for what the parser reads in it, not for the number put in: «San5.»
         # becomes «Sanuno.» (no score) and «… dar de uno» becomes «… dar de cinco» (the scale named).
@@ -178,7 +179,9 @@ class Understander:
         # 164 → 172 of 200 (dev) and 73 → 77 of 93 (held-out) at 20 dB, 163 → 166 and 78 → 82 clean,
         # 123 → 129 and 49 → 51 at 10 dB; none more stored wrong (dropping this check instead stored 3).
         # Comparing those asked again too: dev 166 → 168 clean, 172 → 173 at 20 dB, none wrong.
-        fits = max(own) >= max(rivals, default=-np.inf) or self.parser.score_said_last(answer.text)
+        # Never past candidates that hear a request the law makes us honour (opt-out, stop recording).
+        fits = max(own) >= max(rivals, default=-np.inf) or (
+            self.parser.score_said_last(answer.text) and best not in ("opt_out", "stop_recording"))
         if posterior >= self.policy.contrast_posterior and fits and self._sure(transcript, posterior):
             return replace(answer, confirm=False, confidence=posterior)
         return understood
